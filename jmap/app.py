@@ -1,0 +1,355 @@
+"""The Starlette application: HTTP endpoints of the JMAP core (RFC 8620 §2, §3, §6)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from push.bus import InProcessBus
+
+from .api import MethodRegistry, parse_request, run_request
+from .auth import Authenticator, FailureThrottle
+from .config import Config
+from .errors import RequestError
+from .observability import AccessLogMiddleware, Metrics
+from .schema import schema_document, schema_names
+from .services import Services
+from .session import build_session
+from .store.base import Account, BlobTooLarge, Principal, is_blob_id
+from .store.files import FileBlobStore
+from .store.sqlite import SqliteDataStore
+
+log = logging.getLogger("fulmar.app")
+
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?")
+NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate"}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def problem(
+    status: int, detail: str, kind: str = "about:blank", headers: dict[str, str] | None = None
+) -> Response:
+    body = {"type": kind, "status": status, "detail": detail}
+    return Response(orjson.dumps(body), status, headers, media_type="application/problem+json")
+
+
+def request_error(exc: RequestError) -> Response:
+    return Response(orjson.dumps(exc.problem()), exc.status, media_type="application/problem+json")
+
+
+class Concurrency:
+    """Counts requests in flight per principal, to enforce the maxConcurrent* limits."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._active: Counter[str] = Counter()
+
+    @contextlib.contextmanager
+    def slot(self, key: str) -> Any:
+        if self._active[key] >= self.limit:
+            raise OverflowError
+        self._active[key] += 1
+        try:
+            yield
+        finally:
+            self._active[key] -= 1
+            if not self._active[key]:
+                del self._active[key]
+
+
+class Server:
+    """Everything the endpoints share; built by ``create_app``."""
+
+    def __init__(self, config: Config, registry: MethodRegistry) -> None:
+        self.config = config
+        self.registry = registry
+        self.metrics = Metrics()
+        self.throttle = FailureThrottle(
+            config.auth_failures_allowed, config.auth_failure_window_seconds
+        )
+        self.api_slots = Concurrency(config.limits.max_concurrent_requests)
+        self.upload_slots = Concurrency(config.limits.max_concurrent_upload)
+        self.services: Services | None = None
+        self.auth: Authenticator | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- life cycle --
+    async def start(self) -> None:
+        data = SqliteDataStore(self.config.database_path)
+        await data.open()
+        blobs = FileBlobStore(self.config.blob_dir)
+        self.services = Services(self.config, data, blobs, InProcessBus())
+        self.auth = Authenticator(data)
+        self._tasks.append(asyncio.create_task(self._housekeeping()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.services:
+            await self.services.bus.close()
+            await self.services.blobs.close()
+            await self.services.data.close()
+
+    async def _housekeeping(self) -> None:
+        """Expire unreferenced uploads and old change-log entries, now and then."""
+        assert self.services is not None
+        data, blobs = self.services.data, self.services.blobs
+        while True:
+            try:
+                for blob_id in await data.expired_uploads(time.time()):
+                    await blobs.delete(blob_id)
+                retention = self.config.changes_retention_days * 86400
+                await data.prune_changes(time.time() - retention)
+            except Exception:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(3600)
+
+    # -- authentication --
+    async def authenticate(self, request: Request) -> tuple[Principal, list[Account]] | Response:
+        assert self.auth is not None and self.services is not None
+        client = request.client.host if request.client else "?"
+        wait = self.throttle.retry_after(client)
+        if wait:
+            return problem(
+                429, "Too many failed logins; try again later.", headers={"Retry-After": str(wait)}
+            )
+        header = request.headers.get("authorization")
+        principal = await self.auth.authenticate(header)
+        if principal is None:
+            if header:
+                self.throttle.failed(client)
+                self.metrics.auth_failures.inc()
+            return problem(
+                401,
+                "Authentication required.",
+                headers={"WWW-Authenticate": 'Basic realm="fulmar", Bearer realm="fulmar"'},
+            )
+        request.state.login = principal.login
+        return principal, await self.services.data.accounts_for(principal.id)
+
+    # -- endpoints --
+    async def session(self, request: Request) -> Response:
+        auth = await self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        return json_response(build_session(self.config, *auth), headers=NO_CACHE)
+
+    async def api(self, request: Request) -> Response:
+        auth = await self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        principal, accounts = auth
+        assert self.services is not None
+        try:
+            with self.api_slots.slot(principal.id):
+                body = await self._read_request_body(request)
+                request_obj = parse_request(body, self.config.limits.max_calls_in_request)
+                session = build_session(self.config, principal, accounts)
+                response = await run_request(
+                    request_obj,
+                    self.services,
+                    self.registry,
+                    principal,
+                    accounts,
+                    session["state"],
+                )
+        except OverflowError:
+            return request_error(
+                RequestError(
+                    "limit",
+                    "Too many concurrent requests.",
+                    status=429,
+                    limit="maxConcurrentRequests",
+                )
+            )
+        except RequestError as exc:
+            return request_error(exc)
+        called = {call_id: name for name, _, call_id in request_obj["methodCalls"]}
+        for name, args, call_id in response["methodResponses"]:
+            outcome = args.get("type", "unknown") if name == "error" else "ok"
+            self.metrics.method_calls.labels(called.get(call_id, name), outcome).inc()
+        return json_response(response)
+
+    async def _read_request_body(self, request: Request) -> bytes:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise RequestError("notJSON", "The Content-Type must be application/json.")
+        limit = self.config.limits.max_size_request
+        too_large = RequestError(
+            "limit", f"The request is larger than {limit} octets.", 413, "maxSizeRequest"
+        )
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks, size = [], 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise RequestError("notRequest", "The request body ended early.") from None
+        return b"".join(chunks)
+
+    async def upload(self, request: Request) -> Response:
+        auth = await self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        principal, accounts = auth
+        assert self.services is not None
+        account = _find_account(accounts, request.path_params["account_id"])
+        if account is None:
+            return problem(404, "No such account.")
+        if account.is_read_only:
+            return problem(403, "The account is read-only.")
+        limits = self.config.limits
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limits.max_size_upload:
+            return _upload_too_large(limits.max_size_upload)
+        media_type = request.headers.get("content-type") or "application/octet-stream"
+        try:
+            with self.upload_slots.slot(principal.id):
+                blob_id, size = await self.services.blobs.put_stream(
+                    request.stream(), limits.max_size_upload
+                )
+        except OverflowError:
+            return request_error(
+                RequestError("limit", "Too many concurrent uploads.", 429, "maxConcurrentUpload")
+            )
+        except BlobTooLarge:
+            return _upload_too_large(limits.max_size_upload)
+        except ClientDisconnect:
+            return problem(400, "The upload ended early.")
+        await self.services.data.add_upload(
+            account.id, blob_id, size, time.time() + self.config.upload_ttl_seconds
+        )
+        return json_response(
+            {"accountId": account.id, "blobId": blob_id, "type": media_type, "size": size}, 201
+        )
+
+    async def download(self, request: Request) -> Response:
+        auth = await self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        _, accounts = auth
+        assert self.services is not None
+        account = _find_account(accounts, request.path_params["account_id"])
+        blob_id = request.path_params["blob_id"]
+        name = request.path_params["name"]
+        accept = request.query_params.get("accept") or "application/octet-stream"
+        if not _MEDIA_TYPE.fullmatch(accept) or "\n" in accept or "\r" in accept:
+            return problem(400, "The accept parameter is not a media type.")
+        etag = f'"{blob_id}"'
+        if account is None or not is_blob_id(blob_id):
+            return problem(404, "No such blob.")
+        if not await self.services.data.blob_visible(account.id, blob_id, time.time()):
+            return problem(404, "No such blob.")
+        headers = {
+            "Cache-Control": "private, immutable, max-age=31536000",
+            "ETag": etag,
+            "Content-Disposition": _content_disposition(name),
+        }
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        data = await self.services.blobs.get(blob_id)
+        if data is None:
+            return problem(404, "No such blob.")
+        return Response(data, headers=headers, media_type=accept)
+
+    async def health(self, request: Request) -> Response:
+        assert self.services is not None
+        try:
+            await self.services.data.principals()
+        except Exception as exc:  # the point is to report any failure, not to raise it
+            return json_response({"status": "unavailable", "detail": str(exc)}, 503)
+        return json_response({"status": "ok"}, headers=NO_CACHE)
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def schema(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in schema_names():
+            return problem(404, "No such schema.")
+        return json_response(schema_document(name))
+
+
+def _find_account(accounts: list[Account], account_id: str) -> Account | None:
+    return next((a for a in accounts if a.id == account_id), None)
+
+
+def _upload_too_large(limit: int) -> Response:
+    return request_error(
+        RequestError("limit", f"Uploads are limited to {limit} octets.", 413, "maxSizeUpload")
+    )
+
+
+def _content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII fallback and the RFC 6266 / 8187 UTF-8 name."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    encoded = urllib.parse.quote(name, safe="")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
+def create_app(config: Config, registry: MethodRegistry | None = None) -> Starlette:
+    if registry is None:
+        from methods import build_registry
+
+        registry = build_registry()
+    server = Server(config, registry)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await server.start()
+        try:
+            yield
+        finally:
+            await server.stop()
+
+    routes = [
+        Route("/.well-known/jmap", server.session, methods=["GET"]),
+        Route("/jmap/session", server.session, methods=["GET"]),
+        Route("/jmap/api/", server.api, methods=["POST"]),
+        Route("/jmap/api", server.api, methods=["POST"]),
+        Route("/jmap/upload/{account_id}/", server.upload, methods=["POST"]),
+        Route("/jmap/download/{account_id}/{blob_id}/{name}", server.download, methods=["GET"]),
+        Route("/schemas/{name}.json", server.schema, methods=["GET"]),
+        Route("/healthz", server.health, methods=["GET"]),
+        Route("/metrics", server.metrics_endpoint, methods=["GET"]),
+    ]
+    middleware = [
+        Middleware(AccessLogMiddleware, metrics=server.metrics, enabled=config.access_log),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "Last-Event-ID"],
+            expose_headers=["ETag", "Content-Disposition", "Retry-After"],
+            max_age=86400,
+        ),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.server = server
+    return app

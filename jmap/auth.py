@@ -1,0 +1,113 @@
+"""Authentication: argon2 password hashes, Bearer tokens, and throttling of failures."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import secrets
+import time
+from collections import deque
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from .store.base import DataStore, Principal
+
+_hasher = PasswordHasher()
+
+TOKEN_PREFIX = "fmt_"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_token() -> tuple[str, str]:
+    """A new Bearer token and the hash that is stored (the token itself never is)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class FailureThrottle:
+    """Counts failed logins per client address in a sliding window."""
+
+    def __init__(self, allowed: int, window: float) -> None:
+        self.allowed = allowed
+        self.window = window
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        failures = self._failures.setdefault(client, deque())
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        return failures
+
+    def retry_after(self, client: str) -> int:
+        """Seconds to wait before trying again, or 0 if the client may try now."""
+        now = time.monotonic()
+        failures = self._recent(client, now)
+        if len(failures) < self.allowed:
+            if not failures:
+                self._failures.pop(client, None)
+            return 0
+        return max(1, int(failures[0] + self.window - now) + 1)
+
+    def failed(self, client: str) -> None:
+        self._recent(client, time.monotonic()).append(time.monotonic())
+
+
+class Authenticator:
+    """Turns an Authorization header into a Principal, or None."""
+
+    def __init__(self, data: DataStore) -> None:
+        self.data = data
+        # Verified (login, password) pairs, so that each request does not pay for argon2.
+        self._verified: dict[tuple[str, str], tuple[str, float]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal | None:
+        if not authorization:
+            return None
+        scheme, _, credentials = authorization.partition(" ")
+        scheme = scheme.lower()
+        credentials = credentials.strip()
+        if scheme == "bearer" and credentials:
+            return await self.data.principal_for_token(token_hash(credentials), time.time())
+        if scheme == "basic" and credentials:
+            try:
+                decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            login, sep, password = decoded.partition(":")
+            if not sep:
+                return None
+            return await self.check_password(login, password)
+        return None
+
+    async def check_password(self, login: str, password: str) -> Principal | None:
+        principal = await self.data.principal_by_login(login)
+        if principal is None:
+            return None
+        key = (principal.id, hashlib.sha256(password.encode()).hexdigest())
+        cached = self._verified.get(key)
+        if cached and cached[0] == principal.password_hash and cached[1] > time.monotonic():
+            return principal
+        ok = await asyncio.to_thread(_verify, principal.password_hash, password)
+        if not ok:
+            return None
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[key] = (principal.password_hash, time.monotonic() + 300)
+        return principal

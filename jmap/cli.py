@@ -1,0 +1,257 @@
+"""The ``fulmar`` command line: run the server, manage accounts and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .auth import hash_password, new_token
+from .config import Config, ConfigError, load_config
+from .provision import ProvisionError, add_account, check_address, check_password, remove_account
+from .store.base import ConflictError, DataStore, NotFoundError, StoreError
+from .store.files import FileBlobStore
+from .store.sqlite import SqliteDataStore
+
+T = TypeVar("T")
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where data lives (default ./data, or FULMAR_DATA_DIR).",
+)
+config_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="A TOML config file."
+)
+
+
+def _config(**overrides: Any) -> Config:
+    try:
+        return load_config(**overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _with_store(config: Config, work: Callable[[DataStore], Awaitable[T]]) -> T:
+    """Open the data store, run ``work`` on it, close it; errors become one line."""
+
+    async def run() -> T:
+        data = SqliteDataStore(config.database_path)
+        await data.open()
+        try:
+            return await work(data)
+        finally:
+            await data.close()
+
+    try:
+        return asyncio.run(run())
+    except (ProvisionError, NotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except ConflictError:
+        raise click.ClickException("an account with that address exists already") from None
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(f"cannot use the data directory: {exc}") from None
+
+
+@click.group()
+@click.version_option(package_name="fulmar")
+def main() -> None:
+    """Fulmar, a real-time JMAP mail server."""
+
+
+@main.command()
+@data_dir_option
+@click.option("--listen", help="HOST:PORT to listen on (default 127.0.0.1:8080).")
+@click.option("--base-url", help="Public URL of the server (default http://HOST:PORT).")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@config_option
+def serve(config_file: str | None, **options: Any) -> None:
+    """Run the JMAP server."""
+    import uvicorn
+
+    from .app import create_app
+    from .observability import setup_logging
+
+    config = _config(config_file=config_file, **options)
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise click.ClickException("--tls-cert and --tls-key go together")
+    setup_logging(config.log_level)
+    _first_start(config)
+    click.echo(f"Fulmar JMAP session: {config.public_url}/.well-known/jmap", err=True)
+    uvicorn.run(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        ssl_certfile=config.tls_cert,
+        ssl_keyfile=config.tls_key,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _first_start(config: Config) -> None:
+    """With no account at all, create one and print how to log in."""
+
+    async def work(data: DataStore) -> tuple[str, str] | None:
+        if await data.principals():
+            return None
+        address = f"admin@{_mail_domain(config)}"
+        password = secrets.token_urlsafe(12)
+        await add_account(data, address, password)
+        return address, password
+
+    created = _with_store(config, work)
+    if created:
+        address, password = created
+        click.echo(
+            f"\nCreated the first account.\n  address:  {address}\n  password: {password}\n"
+            f"Try: curl -u '{address}:{password}' {config.public_url}/.well-known/jmap\n",
+            err=True,
+        )
+
+
+def _mail_domain(config: Config) -> str:
+    host = config.host
+    if host in ("127.0.0.1", "0.0.0.0", "::", "::1", "localhost"):
+        return "localhost"
+    return host if not host.replace(".", "").isdigit() else socket.gethostname()
+
+
+@main.group()
+def account() -> None:
+    """Manage accounts (the login name is the email address)."""
+
+
+def _password(password: str | None, prompt: str) -> str:
+    if password is None:
+        password = click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+    try:
+        return check_password(password)
+    except ProvisionError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@account.command("add")
+@click.argument("address")
+@click.option("--password", help="The password (asked for when not given).")
+@data_dir_option
+@config_option
+def account_add(address: str, password: str | None, config_file: str | None, data_dir) -> None:
+    """Create an account with the standard mailboxes."""
+    config = _config(config_file=config_file, data_dir=data_dir)
+    password = _password(password, "Password")
+    created = _with_store(config, lambda data: add_account(data, address, password))
+    click.echo(f"created {check_address(address)} (account id {created.id})")
+
+
+@account.command("list")
+@data_dir_option
+@config_option
+def account_list(config_file: str | None, data_dir) -> None:
+    """List accounts."""
+    config = _config(config_file=config_file, data_dir=data_dir)
+
+    async def work(data: DataStore) -> list[tuple[str, str]]:
+        rows = []
+        for principal in await data.principals():
+            accounts = await data.accounts_for(principal.id)
+            rows.append((principal.login, ", ".join(a.id for a in accounts)))
+        return rows
+
+    for login, account_ids in _with_store(config, work):
+        click.echo(f"{login}\t{account_ids}")
+
+
+@account.command("passwd")
+@click.argument("address")
+@click.option("--password", help="The new password (asked for when not given).")
+@data_dir_option
+@config_option
+def account_passwd(address: str, password: str | None, config_file: str | None, data_dir) -> None:
+    """Change an account's password."""
+    config = _config(config_file=config_file, data_dir=data_dir)
+    password = _password(password, "New password")
+    _with_store(
+        config, lambda data: data.set_password(check_address(address), hash_password(password))
+    )
+    click.echo(f"password changed for {address}")
+
+
+@account.command("remove")
+@click.argument("address")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@data_dir_option
+@config_option
+def account_remove(address: str, yes: bool, config_file: str | None, data_dir) -> None:
+    """Remove an account and all its data."""
+    config = _config(config_file=config_file, data_dir=data_dir)
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Remove {address} and all its mail?", abort=True)
+    blobs = FileBlobStore(config.blob_dir)
+    _with_store(config, lambda data: remove_account(data, blobs, address))
+    click.echo(f"removed {address}")
+
+
+@account.command("share")
+@click.argument("owner")
+@click.option("--with", "grantee", required=True, help="Address of who gets access.")
+@click.option("--read-only", is_flag=True, help="Read access only.")
+@data_dir_option
+@config_option
+def account_share(
+    owner: str, grantee: str, read_only: bool, config_file: str | None, data_dir
+) -> None:
+    """Let another user use OWNER's account."""
+    config = _config(config_file=config_file, data_dir=data_dir)
+
+    async def work(data: DataStore) -> None:
+        owner_p = await data.principal_by_login(check_address(owner))
+        grantee_p = await data.principal_by_login(check_address(grantee))
+        if owner_p is None or grantee_p is None:
+            raise NotFoundError(f"no account with the address {owner if not owner_p else grantee}")
+        own = [a for a in await data.accounts_for(owner_p.id) if a.is_personal]
+        await data.grant(own[0].id, grantee_p.id, read_only)
+
+    _with_store(config, work)
+    click.echo(f"{grantee} can now use {owner}'s account" + (" (read-only)" if read_only else ""))
+
+
+@main.group()
+def token() -> None:
+    """Manage Bearer tokens."""
+
+
+@token.command("create")
+@click.argument("address")
+@click.option("--label", default="cli", help="A note on what the token is for.")
+@click.option("--days", type=click.IntRange(min=1), help="Expire after this many days.")
+@data_dir_option
+@config_option
+def token_create(
+    address: str, label: str, days: int | None, config_file: str | None, data_dir
+) -> None:
+    """Print a new Bearer token for ADDRESS."""
+    config = _config(config_file=config_file, data_dir=data_dir)
+    value, digest = new_token()
+
+    async def work(data: DataStore) -> None:
+        principal = await data.principal_by_login(check_address(address))
+        if principal is None:
+            raise NotFoundError(f"no account with the address {address}")
+        expires = time.time() + days * 86400 if days else None
+        await data.add_token(digest, principal.id, label, expires)
+
+    _with_store(config, work)
+    click.echo(value)

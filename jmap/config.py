@@ -1,0 +1,139 @@
+"""Server configuration: defaults, a TOML file, environment variables, command-line flags.
+
+Later sources win: defaults < config file < FULMAR_* environment < command-line flags.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The core limits of RFC 8620 §2 plus the mail limits of RFC 8621 §1.3.1."""
+
+    max_size_upload: int = 50_000_000
+    max_concurrent_upload: int = 4
+    max_size_request: int = 10_000_000
+    max_concurrent_requests: int = 4
+    max_calls_in_request: int = 16
+    max_objects_in_get: int = 500
+    max_objects_in_set: int = 500
+    max_mailboxes_per_email: int = 100
+    max_mailbox_depth: int = 20
+    max_size_mailbox_name: int = 255
+    max_size_attachments_per_email: int = 50_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path = Path("data")
+    listen: str = "127.0.0.1:8080"
+    base_url: str = ""
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    #: how long an unreferenced upload stays downloadable (RFC 8620 §6.1: at least an hour)
+    upload_ttl_seconds: int = 24 * 3600
+    #: how long the change log keeps entries (RFC 8620 §5.2 suggests 30 days)
+    changes_retention_days: int = 30
+    #: failed logins from one client address allowed per window before answering 429
+    auth_failures_allowed: int = 10
+    auth_failure_window_seconds: int = 60
+    access_log: bool = True
+    log_level: str = "info"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0] or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def public_url(self) -> str:
+        """The base of every URL in the Session, without a trailing slash."""
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.listen}"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "fulmar.db"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+_ENV = {
+    "FULMAR_DATA_DIR": "data_dir",
+    "FULMAR_LISTEN": "listen",
+    "FULMAR_BASE_URL": "base_url",
+    "FULMAR_TLS_CERT": "tls_cert",
+    "FULMAR_TLS_KEY": "tls_key",
+    "FULMAR_LOG_LEVEL": "log_level",
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name == "data_dir":
+        return Path(value)
+    if name == "listen":
+        host, sep, port = str(value).rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"listen must be HOST:PORT, not {value!r}")
+    return value
+
+
+def load_config(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Config:
+    """Build the configuration from the file, the environment and explicit overrides."""
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    config_file = config_file or environ.get("FULMAR_CONFIG")
+    if config_file:
+        try:
+            with open(config_file, "rb") as handle:
+                raw = tomllib.load(handle)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from exc
+        values.update(_from_file(raw))
+    for env_name, attr in _ENV.items():
+        if environ.get(env_name):
+            values[attr] = environ[env_name]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values = {k: _coerce(k, v) for k, v in values.items()}
+    return replace(Config(), **values)
+
+
+def _from_file(raw: dict[str, Any]) -> dict[str, Any]:
+    known = {f.name for f in fields(Config)}
+    limit_names = {f.name for f in fields(Limits)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "limits":
+            if not isinstance(value, dict) or set(value) - limit_names:
+                unknown = sorted(set(value) - limit_names) if isinstance(value, dict) else value
+                raise ConfigError(f"unknown limits in config file: {unknown}")
+            values["limits"] = replace(Limits(), **value)
+        elif key in known:
+            values[key] = value
+        else:
+            raise ConfigError(f"unknown setting in config file: {key}")
+    return values

@@ -1,0 +1,78 @@
+"""The Session resource (RFC 8620 §2)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from .capabilities import CORE, MAIL
+from .config import Config
+from .store.base import Account, Principal
+
+EMAIL_SORT_OPTIONS = ["receivedAt"]
+
+
+def core_capability(config: Config) -> dict[str, Any]:
+    limits = config.limits
+    return {
+        "maxSizeUpload": limits.max_size_upload,
+        "maxConcurrentUpload": limits.max_concurrent_upload,
+        "maxSizeRequest": limits.max_size_request,
+        "maxConcurrentRequests": limits.max_concurrent_requests,
+        "maxCallsInRequest": limits.max_calls_in_request,
+        "maxObjectsInGet": limits.max_objects_in_get,
+        "maxObjectsInSet": limits.max_objects_in_set,
+        "collationAlgorithms": [
+            "i;ascii-numeric",
+            "i;ascii-casemap",
+            "i;unicode-casemap",
+            "i;octet",
+        ],
+    }
+
+
+def mail_account_capability(config: Config, account: Account) -> dict[str, Any]:
+    limits = config.limits
+    return {
+        "maxMailboxesPerEmail": limits.max_mailboxes_per_email,
+        "maxMailboxDepth": limits.max_mailbox_depth,
+        "maxSizeMailboxName": limits.max_size_mailbox_name,
+        "maxSizeAttachmentsPerEmail": limits.max_size_attachments_per_email,
+        "emailQuerySortOptions": EMAIL_SORT_OPTIONS,
+        "mayCreateTopLevelMailbox": not account.is_read_only,
+    }
+
+
+def build_session(config: Config, principal: Principal, accounts: list[Account]) -> dict[str, Any]:
+    base = config.public_url
+    personal = next((a for a in accounts if a.is_personal), accounts[0] if accounts else None)
+    session: dict[str, Any] = {
+        "capabilities": {CORE: core_capability(config), MAIL: {}},
+        "accounts": {
+            a.id: {
+                "name": a.name,
+                "isPersonal": a.is_personal,
+                "isReadOnly": a.is_read_only,
+                "accountCapabilities": {CORE: {}, MAIL: mail_account_capability(config, a)},
+            }
+            for a in accounts
+        },
+        "primaryAccounts": {MAIL: personal.id} if personal else {},
+        "username": principal.login,
+        "apiUrl": f"{base}/jmap/api/",
+        "downloadUrl": f"{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}",
+        "uploadUrl": f"{base}/jmap/upload/{{accountId}}/",
+        "eventSourceUrl": (
+            f"{base}/jmap/eventsource/?types={{types}}&closeafter={{closeafter}}&ping={{ping}}"
+        ),
+    }
+    session["state"] = session_state(session)
+    return session
+
+
+def session_state(session: dict[str, Any]) -> str:
+    """Changes whenever anything else in the Session does."""
+    digest = hashlib.sha256(orjson.dumps(session, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return digest[:16]

@@ -1,0 +1,192 @@
+"""The storage roles as small async interfaces.
+
+Nothing above these interfaces knows which engine it talks to. The data role stores
+one document per object, keyed by ``(account_id, type, id)``, so a MongoDB backend can
+hold each object as one document in a collection sharded by ``account_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Document = dict[str, Any]
+
+
+class StoreError(Exception):
+    """A storage engine failed; the request answers serverFail or serverUnavailable."""
+
+
+class NotFoundError(StoreError):
+    """A principal, account or token named by an operator does not exist."""
+
+
+class ConflictError(StoreError):
+    """A unique name (login address) is taken already."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Someone who logs in: the login name is an email address."""
+
+    id: str
+    login: str
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A JMAP account: the unit of data, state and sharding."""
+
+    id: str
+    name: str
+    owner_id: str
+    is_personal: bool = True
+    is_read_only: bool = False
+
+
+@dataclass(slots=True)
+class Changes:
+    """What changed for one type between two modseqs of an account."""
+
+    old_modseq: int
+    new_modseq: int
+    has_more: bool
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    destroyed: list[str] = field(default_factory=list)
+    #: union of the property hints of the updates, or None if any update changed anything
+    updated_properties: set[str] | None = None
+
+
+class CannotCalculateChanges(StoreError):
+    """The state is older than the change log keeps, or was never handed out."""
+
+
+class Transaction(Protocol):
+    """All writes of one method call, applied atomically with one modseq per change."""
+
+    account_id: str
+    #: after commit: each type the transaction changed, with its new modseq
+    changed_types: dict[str, int]
+
+    async def get(self, type_name: str, ids: list[str]) -> dict[str, Document]: ...
+
+    async def all(self, type_name: str) -> list[Document]: ...
+
+    async def modseq(self, type_name: str) -> int: ...
+
+    async def new_ids(self, prefix: str, count: int) -> list[str]: ...
+
+    async def create(self, type_name: str, doc: Document) -> None: ...
+
+    async def update(
+        self, type_name: str, doc: Document, properties: set[str] | None = None
+    ) -> None:
+        """Replace a document; ``properties`` hints which properties changed (None: any)."""
+
+    async def destroy(self, type_name: str, object_id: str) -> None: ...
+
+    async def add_blob_refs(self, refs: list[tuple[str, str]]) -> None:
+        """Record that this account's object ``ref`` holds ``blob_id``: [(blob_id, ref)]."""
+
+    async def remove_blob_refs(self, ref: str) -> None: ...
+
+
+class DataStore(Protocol):
+    """The data role: principals, accounts, objects, change log, blob ownership."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # -- principals, accounts, tokens (operators' side) --
+    async def create_principal(self, login: str, password_hash: str, account_name: str) -> Account:
+        """Create a principal with its personal account, atomically."""
+
+    async def principal_by_login(self, login: str) -> Principal | None: ...
+
+    async def principal(self, principal_id: str) -> Principal | None: ...
+
+    async def principals(self) -> list[Principal]: ...
+
+    async def set_password(self, login: str, password_hash: str) -> None: ...
+
+    async def remove_principal(self, login: str) -> tuple[list[str], list[str]]:
+        """Remove a principal and its personal accounts.
+
+        Returns the removed account ids and the blob ids nothing references any more.
+        """
+
+    async def accounts_for(self, principal_id: str) -> list[Account]:
+        """Every account the principal may access, its own first."""
+
+    async def grant(self, account_id: str, principal_id: str, read_only: bool) -> None: ...
+
+    async def add_token(
+        self, token_hash: str, principal_id: str, label: str, expires: float | None
+    ) -> None: ...
+
+    async def principal_for_token(self, token_hash: str, now: float) -> Principal | None: ...
+
+    # -- objects and state, per account --
+    def transaction(self, account_id: str) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def get(
+        self, account_id: str, type_name: str, ids: list[str] | None
+    ) -> tuple[int, list[Document]]:
+        """The type's modseq and the documents (all of them when ``ids`` is None)."""
+
+    async def modseq(self, account_id: str, type_name: str) -> int: ...
+
+    async def changes(
+        self, account_id: str, type_name: str, since: int, max_changes: int | None
+    ) -> Changes: ...
+
+    async def changed_ids_since(self, account_id: str, type_name: str, since: int) -> set[str]:
+        """Ids of objects of the type created, updated or destroyed after ``since``."""
+
+    async def account_modseq(self, account_id: str) -> int: ...
+
+    async def prune_changes(self, older_than: float) -> int:
+        """Forget change-log entries older than a time; later /changes answer
+        cannotCalculateChanges for states before them. Returns rows removed."""
+
+    # -- blob ownership --
+    async def add_upload(
+        self, account_id: str, blob_id: str, size: int, expires: float
+    ) -> None: ...
+
+    async def blob_visible(self, account_id: str, blob_id: str, now: float) -> bool: ...
+
+    async def expired_uploads(self, now: float) -> list[str]:
+        """Drop expired upload records; return blob ids that no record references any more."""
+
+
+class BlobStore(Protocol):
+    """The blob role: immutable, content-addressed bytes."""
+
+    async def put(self, data: bytes) -> str:
+        """Store bytes, return their blob id (idempotent)."""
+
+    async def put_stream(self, chunks: AsyncIterator[bytes], max_size: int) -> tuple[str, int]:
+        """Store a stream without holding it in memory; raise BlobTooLarge past max_size."""
+
+    async def get(self, blob_id: str) -> bytes | None: ...
+
+    async def size(self, blob_id: str) -> int | None: ...
+
+    async def delete(self, blob_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class BlobTooLarge(StoreError):
+    """An upload went past the size limit."""
+
+
+def is_blob_id(value: str) -> bool:
+    """Blob ids are ``G`` followed by the 64 hex digits of the content's sha256."""
+    return len(value) == 65 and value[0] == "G" and all(c in "0123456789abcdef" for c in value[1:])

@@ -1,0 +1,108 @@
+"""The embedded blob backend: content-addressed files under a directory.
+
+A blob lives at ``<root>/<aa>/<bb>/<sha256>``. It is written to a temporary file, fsynced
+and renamed into place, so a blob id that was handed out always names complete bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from .base import BlobTooLarge, is_blob_id
+
+
+def blob_id_of(data: bytes) -> str:
+    return "G" + hashlib.sha256(data).hexdigest()
+
+
+class FileBlobStore:
+    """The blob role on the local file system."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "tmp").mkdir(exist_ok=True)
+
+    def _path(self, blob_id: str) -> Path:
+        digest = blob_id[1:]
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def _commit(self, tmp_path: str, blob_id: str) -> None:
+        final = self._path(blob_id)
+        if final.exists():
+            os.unlink(tmp_path)
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_path, final)
+        dir_fd = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _write_all(self, data: bytes) -> str:
+        blob_id = blob_id_of(data)
+        if self._path(blob_id).exists():
+            return blob_id
+        fd, tmp_path = tempfile.mkstemp(dir=self.root / "tmp")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        self._commit(tmp_path, blob_id)
+        return blob_id
+
+    async def put(self, data: bytes) -> str:
+        return await asyncio.to_thread(self._write_all, data)
+
+    async def put_stream(self, chunks: AsyncIterator[bytes], max_size: int) -> tuple[str, int]:
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp_path = tempfile.mkstemp(dir=self.root / "tmp")
+        out = os.fdopen(fd, "wb")
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_size:
+                    raise BlobTooLarge(size)
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            await asyncio.to_thread(os.fsync, out.fileno())
+            out.close()
+            blob_id = "G" + digest.hexdigest()
+            await asyncio.to_thread(self._commit, tmp_path, blob_id)
+            return blob_id, size
+        except BaseException:
+            out.close()
+            if os.path.exists(tmp_path):
+                os.unlink(tmp_path)
+            raise
+
+    async def get(self, blob_id: str) -> bytes | None:
+        if not is_blob_id(blob_id):
+            return None
+        try:
+            return await asyncio.to_thread(self._path(blob_id).read_bytes)
+        except FileNotFoundError:
+            return None
+
+    async def size(self, blob_id: str) -> int | None:
+        if not is_blob_id(blob_id):
+            return None
+        try:
+            return self._path(blob_id).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    async def delete(self, blob_id: str) -> None:
+        if is_blob_id(blob_id):
+            await asyncio.to_thread(self._path(blob_id).unlink, True)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,724 @@
+"""The embedded data backend: one SQLite database in WAL mode.
+
+SQLite has one writer at a time, so every transaction runs on a single writer thread with
+its own connection, behind an asyncio lock; reads run on a small pool of reader threads,
+each with its own connection, and see the last committed state (WAL snapshots).
+Writes of a transaction are buffered in memory and flushed in one hop at commit, together
+with the modseq bumps and the change log, so a method call is one SQLite transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from .base import (
+    Account,
+    CannotCalculateChanges,
+    Changes,
+    ConflictError,
+    Document,
+    NotFoundError,
+    Principal,
+    StoreError,
+)
+
+T = TypeVar("T")
+
+CREATED, UPDATED, DESTROYED = 1, 2, 3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS principals (
+    id TEXT PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    modseq INTEGER NOT NULL DEFAULT 0,
+    log_floor INTEGER NOT NULL DEFAULT 0,
+    next_id INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS access (
+    principal_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    read_only INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (principal_id, account_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY,
+    principal_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    account_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (account_id, type, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS type_state (
+    account_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (account_id, type)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changelog (
+    account_id TEXT NOT NULL,
+    modseq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    props TEXT,
+    at REAL NOT NULL,
+    PRIMARY KEY (account_id, modseq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS changelog_by_type ON changelog (account_id, type, modseq);
+CREATE TABLE IF NOT EXISTS blob_refs (
+    account_id TEXT NOT NULL,
+    blob_id TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    PRIMARY KEY (account_id, blob_id, ref)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blob_refs_by_ref ON blob_refs (account_id, ref);
+CREATE INDEX IF NOT EXISTS blob_refs_by_blob ON blob_refs (blob_id);
+CREATE TABLE IF NOT EXISTS uploads (
+    account_id TEXT NOT NULL,
+    blob_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (account_id, blob_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS uploads_by_expiry ON uploads (expires);
+CREATE INDEX IF NOT EXISTS uploads_by_blob ON uploads (blob_id);
+"""
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit is on disk before the client hears of it (accepted means durable).
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def _new_opaque_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(8)
+
+
+class SqliteDataStore:
+    """The data role on SQLite (see the module docstring for the threading model)."""
+
+    def __init__(self, path: Path, readers: int = 4) -> None:
+        self.path = path
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+        self._local = threading.local()
+        self._write_conn: sqlite3.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._reader_conns: list[sqlite3.Connection] = []
+
+    # -- plumbing --
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+        def setup() -> None:
+            self._write_conn = _connect(str(self.path))
+            self._write_conn.executescript(SCHEMA)
+
+        await self._on_writer(setup)
+
+    async def close(self) -> None:
+        def shut_writer() -> None:
+            if self._write_conn is not None:
+                self._write_conn.close()
+
+        await self._on_writer(shut_writer)
+        for conn in self._reader_conns:
+            conn.close()
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+
+    async def _on_writer(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+
+    def _reader_conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(str(self.path))
+            self._local.conn = conn
+            self._reader_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            conn = self._reader_conn()
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            conn = self._write_conn
+            assert conn is not None
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        async with self._write_lock:
+            try:
+                return await self._on_writer(run)
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(str(exc)) from exc
+            except sqlite3.Error as exc:
+                raise StoreError(str(exc)) from exc
+
+    # -- principals, accounts, tokens --
+    async def create_principal(self, login: str, password_hash: str, account_name: str) -> Account:
+        principal_id = _new_opaque_id("p")
+        account = Account(id=_new_opaque_id("a"), name=account_name, owner_id=principal_id)
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO principals (id, login, password_hash, created) VALUES (?, ?, ?, ?)",
+                (principal_id, login, password_hash, time.time()),
+            )
+            conn.execute(
+                "INSERT INTO accounts (id, name, owner_id) VALUES (?, ?, ?)",
+                (account.id, account.name, principal_id),
+            )
+            conn.execute(
+                "INSERT INTO access (principal_id, account_id, read_only) VALUES (?, ?, 0)",
+                (principal_id, account.id),
+            )
+
+        await self._write(run)
+        return account
+
+    @staticmethod
+    def _principal(row: tuple[Any, ...] | None) -> Principal | None:
+        return Principal(id=row[0], login=row[1], password_hash=row[2]) if row else None
+
+    async def principal_by_login(self, login: str) -> Principal | None:
+        return await self._read(
+            lambda c: self._principal(
+                c.execute(
+                    "SELECT id, login, password_hash FROM principals WHERE login = ?", (login,)
+                ).fetchone()
+            )
+        )
+
+    async def principal(self, principal_id: str) -> Principal | None:
+        return await self._read(
+            lambda c: self._principal(
+                c.execute(
+                    "SELECT id, login, password_hash FROM principals WHERE id = ?", (principal_id,)
+                ).fetchone()
+            )
+        )
+
+    async def principals(self) -> list[Principal]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT id, login, password_hash FROM principals ORDER BY login"
+            ).fetchall()
+        )
+        return [Principal(*row) for row in rows]
+
+    async def set_password(self, login: str, password_hash: str) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE principals SET password_hash = ? WHERE login = ?", (password_hash, login)
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no account with the address {login}")
+
+        await self._write(run)
+
+    async def remove_principal(self, login: str) -> tuple[list[str], list[str]]:
+        def run(conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
+            row = conn.execute("SELECT id FROM principals WHERE login = ?", (login,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no account with the address {login}")
+            principal_id = row[0]
+            account_ids = [
+                r[0]
+                for r in conn.execute("SELECT id FROM accounts WHERE owner_id = ?", (principal_id,))
+            ]
+            held: set[str] = set()
+            for account_id in account_ids:
+                for table in ("blob_refs", "uploads"):
+                    held.update(
+                        r[0]
+                        for r in conn.execute(
+                            f"SELECT blob_id FROM {table} WHERE account_id = ?", (account_id,)
+                        )
+                    )
+                for table in ("objects", "type_state", "changelog", "blob_refs", "uploads"):
+                    conn.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
+                conn.execute("DELETE FROM access WHERE account_id = ?", (account_id,))
+                conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+            conn.execute("DELETE FROM access WHERE principal_id = ?", (principal_id,))
+            conn.execute("DELETE FROM tokens WHERE principal_id = ?", (principal_id,))
+            conn.execute("DELETE FROM principals WHERE id = ?", (principal_id,))
+            return account_ids, [b for b in held if not _blob_held(conn, b)]
+
+        return await self._write(run)
+
+    async def accounts_for(self, principal_id: str) -> list[Account]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT a.id, a.name, a.owner_id, x.read_only FROM access x "
+                "JOIN accounts a ON a.id = x.account_id WHERE x.principal_id = ? "
+                "ORDER BY a.owner_id != x.principal_id, a.name",
+                (principal_id,),
+            ).fetchall()
+        )
+        return [
+            Account(
+                id=r[0],
+                name=r[1],
+                owner_id=r[2],
+                is_personal=r[2] == principal_id,
+                is_read_only=bool(r[3]),
+            )
+            for r in rows
+        ]
+
+    async def grant(self, account_id: str, principal_id: str, read_only: bool) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO access (principal_id, account_id, read_only) "
+                "VALUES (?, ?, ?)",
+                (principal_id, account_id, int(read_only)),
+            )
+        )
+
+    async def add_token(
+        self, token_hash: str, principal_id: str, label: str, expires: float | None
+    ) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO tokens (hash, principal_id, label, created, expires) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (token_hash, principal_id, label, time.time(), expires),
+            )
+        )
+
+    async def principal_for_token(self, token_hash: str, now: float) -> Principal | None:
+        return await self._read(
+            lambda c: self._principal(
+                c.execute(
+                    "SELECT p.id, p.login, p.password_hash FROM tokens t "
+                    "JOIN principals p ON p.id = t.principal_id "
+                    "WHERE t.hash = ? AND (t.expires IS NULL OR t.expires > ?)",
+                    (token_hash, now),
+                ).fetchone()
+            )
+        )
+
+    # -- objects and state --
+    @asynccontextmanager
+    async def transaction(self, account_id: str) -> AsyncIterator[SqliteTransaction]:
+        async with self._write_lock:
+            conn = self._write_conn
+            assert conn is not None
+            tx = SqliteTransaction(self, conn, account_id)
+            try:
+                await self._on_writer(tx.begin)
+                yield tx
+                await self._on_writer(tx.commit)
+            except BaseException:
+                await self._on_writer(tx.rollback)
+                raise
+
+    async def get(
+        self, account_id: str, type_name: str, ids: list[str] | None
+    ) -> tuple[int, list[Document]]:
+        def run(conn: sqlite3.Connection) -> tuple[int, list[Document]]:
+            modseq = _type_modseq(conn, account_id, type_name)
+            if ids is None:
+                rows = conn.execute(
+                    "SELECT data FROM objects WHERE account_id = ? AND type = ?",
+                    (account_id, type_name),
+                ).fetchall()
+            else:
+                rows = _select_ids(conn, account_id, type_name, ids)
+            return modseq, [orjson.loads(r[0]) for r in rows]
+
+        return await self._read(run)
+
+    async def modseq(self, account_id: str, type_name: str) -> int:
+        return await self._read(lambda c: _type_modseq(c, account_id, type_name))
+
+    async def account_modseq(self, account_id: str) -> int:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT modseq FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+        )
+        return row[0] if row else 0
+
+    async def changes(
+        self, account_id: str, type_name: str, since: int, max_changes: int | None
+    ) -> Changes:
+        def run(conn: sqlite3.Connection) -> Changes:
+            floor, current = conn.execute(
+                "SELECT log_floor, modseq FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+            if since < floor or since > current:
+                raise CannotCalculateChanges(since)
+            rows = conn.execute(
+                "SELECT modseq, id, kind, props FROM changelog "
+                "WHERE account_id = ? AND type = ? AND modseq > ? ORDER BY modseq",
+                (account_id, type_name, since),
+            )
+            return _collapse(rows, since, _type_modseq(conn, account_id, type_name), max_changes)
+
+        return await self._read(run)
+
+    async def changed_ids_since(self, account_id: str, type_name: str, since: int) -> set[str]:
+        def run(conn: sqlite3.Connection) -> set[str]:
+            floor, current = conn.execute(
+                "SELECT log_floor, modseq FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+            if since < floor or since > current:
+                raise CannotCalculateChanges(since)
+            return {
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT id FROM changelog "
+                    "WHERE account_id = ? AND type = ? AND modseq > ?",
+                    (account_id, type_name, since),
+                )
+            }
+
+        return await self._read(run)
+
+    async def prune_changes(self, older_than: float) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            floors = conn.execute(
+                "SELECT account_id, MAX(modseq) FROM changelog WHERE at < ? GROUP BY account_id",
+                (older_than,),
+            ).fetchall()
+            removed = 0
+            for account_id, floor in floors:
+                removed += conn.execute(
+                    "DELETE FROM changelog WHERE account_id = ? AND modseq <= ?",
+                    (account_id, floor),
+                ).rowcount
+                conn.execute(
+                    "UPDATE accounts SET log_floor = MAX(log_floor, ?) WHERE id = ?",
+                    (floor, account_id),
+                )
+            return removed
+
+        return await self._write(run)
+
+    # -- blob ownership --
+    async def add_upload(self, account_id: str, blob_id: str, size: int, expires: float) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO uploads (account_id, blob_id, size, expires) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (account_id, blob_id) DO UPDATE SET expires = "
+                "MAX(expires, excluded.expires)",
+                (account_id, blob_id, size, expires),
+            )
+        )
+
+    async def blob_visible(self, account_id: str, blob_id: str, now: float) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            if conn.execute(
+                "SELECT 1 FROM blob_refs WHERE account_id = ? AND blob_id = ? LIMIT 1",
+                (account_id, blob_id),
+            ).fetchone():
+                return True
+            return bool(
+                conn.execute(
+                    "SELECT 1 FROM uploads WHERE account_id = ? AND blob_id = ? AND expires > ?",
+                    (account_id, blob_id, now),
+                ).fetchone()
+            )
+
+        return await self._read(run)
+
+    async def expired_uploads(self, now: float) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            expired = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT blob_id FROM uploads WHERE expires <= ?", (now,)
+                )
+            ]
+            conn.execute("DELETE FROM uploads WHERE expires <= ?", (now,))
+            orphans = []
+            for blob_id in expired:
+                if not _blob_held(conn, blob_id):
+                    orphans.append(blob_id)
+            return orphans
+
+        return await self._write(run)
+
+
+def _blob_held(conn: sqlite3.Connection, blob_id: str) -> bool:
+    """Does any account still hold this blob (by an upload or an object)?"""
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM uploads WHERE blob_id = ? UNION ALL "
+            "SELECT 1 FROM blob_refs WHERE blob_id = ? LIMIT 1",
+            (blob_id, blob_id),
+        ).fetchone()
+    )
+
+
+def _type_modseq(conn: sqlite3.Connection, account_id: str, type_name: str) -> int:
+    row = conn.execute(
+        "SELECT modseq FROM type_state WHERE account_id = ? AND type = ?", (account_id, type_name)
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def _select_ids(
+    conn: sqlite3.Connection, account_id: str, type_name: str, ids: list[str]
+) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows.extend(
+            conn.execute(
+                f"SELECT data FROM objects WHERE account_id = ? AND type = ? AND id IN ({marks})",
+                (account_id, type_name, *chunk),
+            ).fetchall()
+        )
+    return rows
+
+
+def _collapse(rows: Any, since: int, current: int, max_changes: int | None) -> Changes:
+    """Fold change-log rows (in modseq order) into created/updated/destroyed lists.
+
+    Stops before the change that would make more than ``max_changes`` distinct ids, so the
+    returned intermediate state never splits one id's history in a misleading way.
+    """
+    first_kind: dict[str, int] = {}
+    last_kind: dict[str, int] = {}
+    props: set[str] | None = set()
+    upto = since
+    has_more = False
+    for modseq, object_id, kind, prop_hint in rows:
+        if object_id not in first_kind:
+            if max_changes is not None and len(first_kind) >= max_changes:
+                has_more = True
+                break
+            first_kind[object_id] = kind
+        last_kind[object_id] = kind
+        if kind == UPDATED and props is not None:
+            props = props | set(prop_hint.split(",")) if prop_hint else None
+        upto = modseq
+    changes = Changes(old_modseq=since, new_modseq=upto if has_more else current, has_more=has_more)
+    for object_id, first in first_kind.items():
+        last = last_kind[object_id]
+        if first == CREATED:
+            if last != DESTROYED:
+                changes.created.append(object_id)
+        elif last == DESTROYED:
+            changes.destroyed.append(object_id)
+        else:
+            changes.updated.append(object_id)
+    changes.updated_properties = (
+        props if changes.updated and not changes.created and not (changes.destroyed) else None
+    )
+    return changes
+
+
+class SqliteTransaction:
+    """Buffers one method call's writes; reads see them; commit flushes all in one go."""
+
+    def __init__(self, store: SqliteDataStore, conn: sqlite3.Connection, account_id: str) -> None:
+        self._store = store
+        self._conn = conn
+        self.account_id = account_id
+        self._pending: dict[tuple[str, str], Document | None] = {}
+        # (type, id) -> [first kind, last kind, property hint or None for "any"]
+        self._changes: dict[tuple[str, str], list[Any]] = {}
+        self._blob_refs: list[tuple[str, str]] = []
+        self._removed_refs: list[str] = []
+        self._next_id = 0
+        #: after commit: type name -> its new modseq, for state-change events
+        self.changed_types: dict[str, int] = {}
+
+    # Runs on the writer thread.
+    def begin(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        row = self._conn.execute(
+            "SELECT next_id FROM accounts WHERE id = ?", (self.account_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(self.account_id)
+        self._next_id = row[0]
+
+    def rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def commit(self) -> None:
+        conn, account = self._conn, self.account_id
+        now = time.time()
+        (modseq,) = conn.execute("SELECT modseq FROM accounts WHERE id = ?", (account,)).fetchone()
+        type_modseqs: dict[str, int] = {}
+        log_rows = []
+        for (type_name, object_id), (first, last, props) in self._changes.items():
+            if first == CREATED and last == DESTROYED:
+                continue
+            kind = CREATED if first == CREATED else last
+            modseq += 1
+            type_modseqs[type_name] = modseq
+            hint = ",".join(sorted(props)) if kind == UPDATED and props is not None else None
+            log_rows.append((account, modseq, type_name, object_id, kind, hint, now))
+        for (type_name, object_id), doc in self._pending.items():
+            if doc is None:
+                conn.execute(
+                    "DELETE FROM objects WHERE account_id = ? AND type = ? AND id = ?",
+                    (account, type_name, object_id),
+                )
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO objects (account_id, type, id, data) "
+                    "VALUES (?, ?, ?, ?)",
+                    (account, type_name, object_id, orjson.dumps(doc)),
+                )
+        conn.executemany("INSERT INTO changelog VALUES (?, ?, ?, ?, ?, ?, ?)", log_rows)
+        conn.executemany(
+            "INSERT INTO type_state (account_id, type, modseq) VALUES (?, ?, ?) "
+            "ON CONFLICT (account_id, type) DO UPDATE SET modseq = excluded.modseq",
+            [(account, t, m) for t, m in type_modseqs.items()],
+        )
+        for ref in self._removed_refs:
+            conn.execute("DELETE FROM blob_refs WHERE account_id = ? AND ref = ?", (account, ref))
+        conn.executemany(
+            "INSERT OR IGNORE INTO blob_refs (account_id, blob_id, ref) VALUES (?, ?, ?)",
+            [(account, blob_id, ref) for blob_id, ref in self._blob_refs],
+        )
+        conn.execute(
+            "UPDATE accounts SET modseq = ?, next_id = ? WHERE id = ?",
+            (modseq, self._next_id, account),
+        )
+        conn.execute("COMMIT")
+        self.changed_types = type_modseqs
+
+    # The Transaction interface (called on the event loop).
+    async def get(self, type_name: str, ids: list[str]) -> dict[str, Document]:
+        found: dict[str, Document] = {}
+        missing = []
+        for object_id in ids:
+            key = (type_name, object_id)
+            if key in self._pending:
+                doc = self._pending[key]
+                if doc is not None:
+                    found[object_id] = doc
+            else:
+                missing.append(object_id)
+        if missing:
+            rows = await self._store._on_writer(
+                lambda: _select_ids(self._conn, self.account_id, type_name, missing)
+            )
+            for (data,) in rows:
+                doc = orjson.loads(data)
+                found[doc["id"]] = doc
+        return found
+
+    async def all(self, type_name: str) -> list[Document]:
+        rows = await self._store._on_writer(
+            lambda: self._conn.execute(
+                "SELECT id, data FROM objects WHERE account_id = ? AND type = ?",
+                (self.account_id, type_name),
+            ).fetchall()
+        )
+        docs = {object_id: orjson.loads(data) for object_id, data in rows}
+        for (pending_type, object_id), doc in self._pending.items():
+            if pending_type != type_name:
+                continue
+            if doc is None:
+                docs.pop(object_id, None)
+            else:
+                docs[object_id] = doc
+        return list(docs.values())
+
+    async def modseq(self, type_name: str) -> int:
+        return await self._store._on_writer(
+            lambda: _type_modseq(self._conn, self.account_id, type_name)
+        )
+
+    async def new_ids(self, prefix: str, count: int) -> list[str]:
+        ids = [prefix + _base36(self._next_id + i) for i in range(count)]
+        self._next_id += count
+        return ids
+
+    def _record(self, type_name: str, object_id: str, kind: int, props: set[str] | None) -> None:
+        key = (type_name, object_id)
+        entry = self._changes.get(key)
+        if entry is None:
+            self._changes[key] = [kind, kind, props]
+            return
+        entry[1] = kind
+        if kind == UPDATED:
+            entry[2] = None if entry[2] is None or props is None else entry[2] | props
+
+    async def create(self, type_name: str, doc: Document) -> None:
+        self._pending[(type_name, doc["id"])] = doc
+        self._record(type_name, doc["id"], CREATED, None)
+
+    async def update(
+        self, type_name: str, doc: Document, properties: set[str] | None = None
+    ) -> None:
+        self._pending[(type_name, doc["id"])] = doc
+        self._record(type_name, doc["id"], UPDATED, properties)
+
+    async def destroy(self, type_name: str, object_id: str) -> None:
+        self._pending[(type_name, object_id)] = None
+        self._record(type_name, object_id, DESTROYED, None)
+
+    async def add_blob_refs(self, refs: list[tuple[str, str]]) -> None:
+        self._blob_refs.extend(refs)
+
+    async def remove_blob_refs(self, ref: str) -> None:
+        self._removed_refs.append(ref)
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rem = divmod(number, 36)
+        out = digits[rem] + out
+        if number == 0:
+            return out

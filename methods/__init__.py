@@ -1,0 +1,19 @@
+"""JMAP methods, one module per data type: argument checking and method logic only."""
+
+from __future__ import annotations
+
+from jmap.api import MethodRegistry
+
+from . import blob, core
+from .mailbox import MailboxType
+
+DATA_TYPES = (MailboxType(),)
+
+
+def build_registry() -> MethodRegistry:
+    registry = MethodRegistry()
+    core.register(registry)
+    blob.register(registry)
+    for data_type in DATA_TYPES:
+        data_type.register(registry)
+    return registry

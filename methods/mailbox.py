@@ -1,0 +1,270 @@
+"""Mailbox (RFC 8621 §2): a named, tree-shaped set of Emails with a role and counters."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+from jmap.api import Invocation
+from jmap.errors import SetError, invalid_properties
+from jmap.store.base import Account, Changes, Document, Transaction
+
+from .standard import DataType, SetContext
+
+#: IANA "IMAP Mailbox Name Attributes" registry (RFC 8457), lower-cased, as JMAP roles.
+ROLES = frozenset(
+    {
+        "all",
+        "archive",
+        "drafts",
+        "flagged",
+        "important",
+        "inbox",
+        "junk",
+        "sent",
+        "subscribed",
+        "trash",
+        "snoozed",
+        "scheduled",
+        "memos",
+    }
+)
+
+#: The mailboxes a new account starts with: (role, name, sortOrder).
+DEFAULT_MAILBOXES = (
+    ("inbox", "Inbox", 1),
+    ("drafts", "Drafts", 2),
+    ("sent", "Sent", 3),
+    ("archive", "Archive", 4),
+    ("junk", "Junk", 5),
+    ("trash", "Trash", 6),
+)
+
+COUNTERS = ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")
+
+OWNER_RIGHTS = dict.fromkeys(
+    (
+        "mayReadItems",
+        "mayAddItems",
+        "mayRemoveItems",
+        "maySetSeen",
+        "maySetKeywords",
+        "mayCreateChild",
+        "mayRename",
+        "mayDelete",
+        "maySubmit",
+    ),
+    True,
+)
+READ_ONLY_RIGHTS = {name: name == "mayReadItems" for name in OWNER_RIGHTS}
+
+EMAIL = "Email"
+
+
+def count_emails(emails: Iterable[Document]) -> dict[str, dict[str, int]]:
+    """The four counters of every Mailbox, from the account's Email documents.
+
+    An Email is unread when it has neither ``$seen`` nor ``$draft``; a Thread is unread in a
+    Mailbox when it has an unread Email anywhere and at least one Email in that Mailbox.
+    """
+    unread_threads: set[str] = set()
+    per_mailbox: dict[str, dict[str, Any]] = {}
+    for email in emails:
+        keywords = email.get("keywords", {})
+        unread = not keywords.get("$seen") and not keywords.get("$draft")
+        if unread:
+            unread_threads.add(email["threadId"])
+        for mailbox_id in email.get("mailboxIds", {}):
+            entry = per_mailbox.setdefault(
+                mailbox_id, {"totalEmails": 0, "unreadEmails": 0, "threads": set()}
+            )
+            entry["totalEmails"] += 1
+            entry["unreadEmails"] += unread
+            entry["threads"].add(email["threadId"])
+    return {
+        mailbox_id: {
+            "totalEmails": entry["totalEmails"],
+            "unreadEmails": entry["unreadEmails"],
+            "totalThreads": len(entry["threads"]),
+            "unreadThreads": len(entry["threads"] & unread_threads),
+        }
+        for mailbox_id, entry in per_mailbox.items()
+    }
+
+
+def normalise_name(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
+
+
+def _is_net_unicode(name: str) -> bool:
+    """RFC 5198: no control characters (C0, DEL, C1), no line or paragraph separators."""
+    return not any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name)
+
+
+class MailboxType(DataType):
+    name = "Mailbox"
+    id_prefix = "m"
+    computed = frozenset({*COUNTERS, "myRights"})
+    references = frozenset({"parentId"})
+
+    def default_sort(self) -> Iterable[dict[str, Any]]:
+        return ({"property": "sortOrder"}, {"property": "name"})
+
+    async def present(
+        self, inv: Invocation, account: Account, docs: list[Document]
+    ) -> list[dict[str, Any]]:
+        if not docs:
+            return []
+        _, emails = await inv.services.data.get(account.id, EMAIL, None)
+        counts = count_emails(emails)
+        rights = READ_ONLY_RIGHTS if account.is_read_only else OWNER_RIGHTS
+        zero = dict.fromkeys(COUNTERS, 0)
+        return [{**doc, **counts.get(doc["id"], zero), "myRights": dict(rights)} for doc in docs]
+
+    # -- /set rules --
+    async def _check(
+        self, inv: Invocation, tx: Transaction, obj: dict[str, Any], ctx: SetContext
+    ) -> None:
+        limits = inv.services.config.limits
+        bad = []
+        name = obj["name"] = normalise_name(obj["name"])
+        if len(name.encode()) > limits.max_size_mailbox_name or not _is_net_unicode(name):
+            bad.append("name")
+        role = obj.get("role")
+        if role is not None and role not in ROLES:
+            bad.append("role")
+        if bad:
+            raise invalid_properties(bad)
+        mailboxes = {m["id"]: m for m in await tx.all(self.name)}
+        mailboxes[obj["id"]] = obj
+        parent_id = obj.get("parentId")
+        if parent_id is not None:
+            if parent_id not in mailboxes or parent_id in ctx.destroying:
+                raise invalid_properties(["parentId"], "No such parent Mailbox.")
+            depth, seen, cursor = 1, {obj["id"]}, parent_id
+            while cursor is not None:
+                if cursor in seen:
+                    raise invalid_properties(["parentId"], "That would make a loop.")
+                seen.add(cursor)
+                depth += 1
+                cursor = mailboxes[cursor].get("parentId")
+            if depth > limits.max_mailbox_depth:
+                raise invalid_properties(["parentId"], "Mailboxes are nested too deep.")
+        for other in mailboxes.values():
+            if other["id"] == obj["id"]:
+                continue
+            if other.get("parentId") == parent_id and other["name"] == name:
+                raise invalid_properties(["name"], "A sibling Mailbox has that name.")
+            if role is not None and other.get("role") == role:
+                raise invalid_properties(["role"], "Another Mailbox has that role.")
+
+    async def before_create(
+        self, inv: Invocation, tx: Transaction, obj: dict[str, Any], ctx: SetContext
+    ) -> None:
+        await self._check(inv, tx, obj, ctx)
+
+    async def before_update(
+        self,
+        inv: Invocation,
+        tx: Transaction,
+        current: Document,
+        new: dict[str, Any],
+        changed: set[str],
+        ctx: SetContext,
+    ) -> None:
+        if changed & {"name", "parentId", "role"}:
+            await self._check(inv, tx, new, ctx)
+
+    async def before_destroy(
+        self, inv: Invocation, tx: Transaction, current: Document, ctx: SetContext
+    ) -> None:
+        mailbox_id = current["id"]
+        if current.get("role") == "inbox":
+            raise SetError("forbidden", "The inbox cannot be destroyed.")
+        for other in await tx.all(self.name):
+            if other.get("parentId") == mailbox_id and other["id"] not in ctx.destroying:
+                raise SetError("mailboxHasChild", "The Mailbox has child Mailboxes.")
+        emails = [e for e in await tx.all(EMAIL) if mailbox_id in e.get("mailboxIds", {})]
+        if not emails:
+            return
+        if not ctx.args.get("onDestroyRemoveEmails"):
+            raise SetError("mailboxHasEmail", "The Mailbox has Emails.")
+        for email in emails:
+            others = {k: v for k, v in email["mailboxIds"].items() if k != mailbox_id}
+            if others:
+                await tx.update(EMAIL, {**email, "mailboxIds": others}, {"mailboxIds"})
+            else:
+                await tx.destroy(EMAIL, email["id"])
+
+    # -- /query --
+    def matches(self, condition: dict[str, Any], obj: dict[str, Any]) -> bool:
+        for prop, wanted in condition.items():
+            if prop == "name":
+                if normalise_name(wanted).casefold() not in obj["name"].casefold():
+                    return False
+            elif prop == "hasAnyRole":
+                if (obj.get("role") is not None) != wanted:
+                    return False
+            elif obj.get(prop) != wanted:
+                return False
+        return True
+
+    def order(
+        self, objs: list[dict[str, Any]], all_objs: list[dict[str, Any]], args: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        if args.get("filterAsTree"):
+            parents = {o["id"]: o.get("parentId") for o in all_objs}
+            matched = {o["id"] for o in objs}
+
+            def ancestors_match(mailbox_id: str) -> bool:
+                parent = parents.get(mailbox_id)
+                while parent is not None:
+                    if parent not in matched:
+                        return False
+                    parent = parents.get(parent)
+                return True
+
+            objs = [o for o in objs if ancestors_match(o["id"])]
+        if args.get("sortAsTree"):
+            present = {o["id"] for o in objs}
+            children: dict[str | None, list[dict[str, Any]]] = {}
+            for obj in objs:
+                parent = obj.get("parentId")
+                children.setdefault(parent if parent in present else None, []).append(obj)
+            ordered: list[dict[str, Any]] = []
+
+            def walk(parent: str | None) -> None:
+                for child in children.get(parent, []):
+                    ordered.append(child)
+                    walk(child["id"])
+
+            walk(None)
+            objs = ordered
+        return objs
+
+    def changes_extra(self, changes: Changes) -> dict[str, Any]:
+        """``updatedProperties``: the counters, when nothing but counters changed."""
+        only_counts = (
+            changes.updated
+            and changes.updated_properties is not None
+            and changes.updated_properties <= set(COUNTERS)
+        )
+        return {"updatedProperties": list(COUNTERS) if only_counts else None}
+
+
+async def create_default_mailboxes(tx: Transaction) -> None:
+    """Give a new account the standard mailboxes with their roles."""
+    ids = await tx.new_ids(MailboxType.id_prefix, len(DEFAULT_MAILBOXES))
+    for mailbox_id, (role, name, sort_order) in zip(ids, DEFAULT_MAILBOXES, strict=True):
+        await tx.create(
+            MailboxType.name,
+            {
+                "id": mailbox_id,
+                "name": name,
+                "parentId": None,
+                "role": role,
+                "sortOrder": sort_order,
+                "isSubscribed": True,
+            },
+        )
