@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-servers lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ $(TSTAMP): pyproject.toml $(STAMP)
 run: $(STAMP)
 	$(BIN)/fulmar serve
 
+## Servers the tests start themselves (from Debian's packages).
+test-servers:
+	@command -v redis-server >/dev/null || { \
+		echo "installing redis-server from Debian's packages"; \
+		(apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || \
+		(sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null); }
+
 ## Install test dependencies and run the whole suite.
-test: $(TSTAMP)
+test: $(TSTAMP) test-servers
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

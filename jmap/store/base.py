@@ -150,6 +150,9 @@ class DataStore(Protocol):
 
     async def account_modseq(self, account_id: str) -> int: ...
 
+    async def type_states(self, account_id: str) -> dict[str, int]:
+        """Every type that ever changed in the account, with its current modseq."""
+
     async def prune_changes(self, older_than: float) -> int:
         """Forget change-log entries older than a time; later /changes answer
         cannotCalculateChanges for states before them. Returns rows removed."""

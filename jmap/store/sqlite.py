@@ -388,6 +388,14 @@ class SqliteDataStore:
         )
         return row[0] if row else 0
 
+    async def type_states(self, account_id: str) -> dict[str, int]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT type, modseq FROM type_state WHERE account_id = ?", (account_id,)
+            ).fetchall()
+        )
+        return dict(rows)
+
     async def changes(
         self, account_id: str, type_name: str, since: int, max_changes: int | None
     ) -> Changes:
