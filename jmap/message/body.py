@@ -42,8 +42,8 @@ def part_disposition(ent: Entity) -> str | None:
 
 def part_charset(ent: Entity) -> str | None:
     """Charset parameter for text/* (implicit ``us-ascii``); None for other types."""
-    ctype, params, present = ent.content_type
-    if present and not ctype.startswith("text/"):
+    ctype, params, _present = ent.content_type
+    if not ctype.startswith("text/"):
         return None
     charset = params.get("charset", "").strip().strip("\"'").strip()
     return charset or "us-ascii"
