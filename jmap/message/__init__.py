@@ -33,6 +33,7 @@ Entry points
     Email/set create: JMAP create properties -> RFC 5322 octets.
 """
 
+from .builder import BlobNotFoundError, EmailCreateError, build_message
 from .headers import (
     FORMS,
     form_allowed,
@@ -46,8 +47,11 @@ from .values import MessageReader, get_body_value, part_bytes, truncate_utf8
 
 __all__ = [
     "FORMS",
+    "BlobNotFoundError",
+    "EmailCreateError",
     "MessageReader",
     "base_subject",
+    "build_message",
     "expand_parts",
     "form_allowed",
     "get_body_value",
