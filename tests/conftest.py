@@ -1,0 +1,182 @@
+"""Shared fixtures: a real Fulmar server in a subprocess, and a small JMAP client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from jmap.provision import add_account
+from jmap.store.sqlite import SqliteDataStore
+
+CORE = "urn:ietf:params:jmap:core"
+MAIL = "urn:ietf:params:jmap:mail"
+USING = [CORE, MAIL]
+FULMAR = str(Path(sys.executable).parent / "fulmar")
+
+USERS = {"alice@example.com": "alice-password", "bob@example.com": "bob-password"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def create_accounts(data_dir: Path, users: dict[str, str]) -> None:
+    async def run() -> None:
+        data = SqliteDataStore(data_dir / "fulmar.db")
+        await data.open()
+        try:
+            for address, password in users.items():
+                await add_account(data, address, password)
+        finally:
+            await data.close()
+
+    asyncio.run(run())
+
+
+@dataclass
+class Client:
+    """A JMAP client for one user, speaking HTTP to the server under test."""
+
+    server: FulmarServer
+    login: str
+    password: str
+    http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(
+            base_url=self.server.url, auth=(self.login, self.password), timeout=30
+        )
+
+    @property
+    def session(self) -> dict[str, Any]:
+        response = self.http.get("/.well-known/jmap")
+        response.raise_for_status()
+        return response.json()
+
+    @property
+    def account_id(self) -> str:
+        return self.session["primaryAccounts"][MAIL]
+
+    def request(self, calls: list[list[Any]], using: list[str] | None = None, **extra: Any):
+        body = {"using": using or USING, "methodCalls": calls, **extra}
+        return self.http.post("/jmap/api/", json=body)
+
+    def call(self, name: str, args: dict[str, Any], using: list[str] | None = None) -> Any:
+        """One method call; returns (response name, arguments)."""
+        response = self.request([[name, args, "c0"]], using)
+        assert response.status_code == 200, response.text
+        (result,) = response.json()["methodResponses"]
+        return result[0], result[1]
+
+    def fail(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """A call that must answer a method-level error; returns the error's arguments."""
+        response_name, result = self.call(name, args)
+        assert response_name == "error", result
+        return result
+
+    def ok(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """A call that must succeed; returns its arguments."""
+        args = {"accountId": self.account_id, **args}
+        response_name, result = self.call(name, args)
+        assert response_name == name, result
+        return result
+
+
+@dataclass
+class FulmarServer:
+    data_dir: Path
+    port: int
+    extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if "--tls-cert" in self.extra_args else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log_path = self.data_dir / f"server-{time.time_ns()}.log"
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                FULMAR,
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                *self.extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def stop(self) -> int | None:
+        if self.process is None:
+            return None
+        self.process.terminate()
+        try:
+            code = self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.process = None
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def client(self, login: str) -> Client:
+        return Client(self, login, USERS[login])
+
+
+def start_server(data_dir: Path, users: dict[str, str] | None = None, **kwargs: Any):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    create_accounts(data_dir, USERS if users is None else users)
+    server = FulmarServer(data_dir, free_port(), **kwargs)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FulmarServer]:
+    server = start_server(tmp_path_factory.mktemp("fulmar"))
+    yield server
+    server.stop()
+    assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.fixture(scope="module")
+def alice(server: FulmarServer) -> Client:
+    return server.client("alice@example.com")
+
+
+@pytest.fixture(scope="module")
+def bob(server: FulmarServer) -> Client:
+    return server.client("bob@example.com")
