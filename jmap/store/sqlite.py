@@ -14,11 +14,11 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -119,6 +119,23 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+class Indexer(Protocol):
+    """Keeps side tables (query indexes, full-text) of one type in step with its objects.
+
+    ``write`` runs on the writer thread inside the committing transaction, once per changed
+    object (``doc`` is None when it was destroyed), so indexes never lag the data.
+    """
+
+    type_name: str
+    schema_sql: str
+
+    def write(
+        self, conn: sqlite3.Connection, account_id: str, object_id: str, doc: Document | None
+    ) -> None: ...
+
+    def drop_account(self, conn: sqlite3.Connection, account_id: str) -> None: ...
+
+
 def _new_opaque_id(prefix: str) -> str:
     return prefix + secrets.token_hex(8)
 
@@ -126,8 +143,11 @@ def _new_opaque_id(prefix: str) -> str:
 class SqliteDataStore:
     """The data role on SQLite (see the module docstring for the threading model)."""
 
-    def __init__(self, path: Path, readers: int = 4) -> None:
+    def __init__(
+        self, path: Path, readers: int = 4, indexers: Iterable[Indexer] = ()
+    ) -> None:
         self.path = path
+        self.indexers = {indexer.type_name: indexer for indexer in indexers}
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
@@ -142,6 +162,8 @@ class SqliteDataStore:
         def setup() -> None:
             self._write_conn = _connect(str(self.path))
             self._write_conn.executescript(SCHEMA)
+            for indexer in self.indexers.values():
+                self._write_conn.executescript(indexer.schema_sql)
 
         await self._on_writer(setup)
 
@@ -285,6 +307,8 @@ class SqliteDataStore:
                     )
                 for table in ("objects", "type_state", "changelog", "blob_refs", "uploads"):
                     conn.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
+                for indexer in self.indexers.values():
+                    indexer.drop_account(conn, account_id)
                 conn.execute("DELETE FROM access WHERE account_id = ?", (account_id,))
                 conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
             conn.execute("DELETE FROM access WHERE principal_id = ?", (principal_id,))
@@ -612,7 +636,11 @@ class SqliteTransaction:
             type_modseqs[type_name] = modseq
             hint = ",".join(sorted(props)) if kind == UPDATED and props is not None else None
             log_rows.append((account, modseq, type_name, object_id, kind, hint, now))
+        indexers = self._store.indexers
         for (type_name, object_id), doc in self._pending.items():
+            indexer = indexers.get(type_name)
+            if indexer is not None:
+                indexer.write(conn, account, object_id, doc)
             if doc is None:
                 conn.execute(
                     "DELETE FROM objects WHERE account_id = ? AND type = ? AND id = ?",
