@@ -747,6 +747,9 @@ class SqliteTransaction:
         self._blob_refs.extend(refs)
 
     async def remove_blob_refs(self, ref: str) -> None:
+        # Commit deletes removed refs before inserting added ones, so a ref added earlier
+        # in this transaction must be dropped here, or it would outlive its removal.
+        self._blob_refs = [pair for pair in self._blob_refs if pair[1] != ref]
         self._removed_refs.append(ref)
 
 
