@@ -131,9 +131,33 @@ def _from_file(raw: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(value, dict) or set(value) - limit_names:
                 unknown = sorted(set(value) - limit_names) if isinstance(value, dict) else value
                 raise ConfigError(f"unknown limits in config file: {unknown}")
+            for name, limit in value.items():
+                if not _is_int(limit) or limit < 1:
+                    raise ConfigError(f"limits.{name} must be a positive integer, not {limit!r}")
             values["limits"] = replace(Limits(), **value)
         elif key in known:
+            _check_type(key, value)
             values[key] = value
         else:
             raise ConfigError(f"unknown setting in config file: {key}")
     return values
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_type(key: str, value: Any) -> None:
+    """A config-file value must have the type of the setting's default."""
+    default = getattr(Config(), key)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = _is_int(value) and value >= 0
+        if not ok:
+            raise ConfigError(f"{key} must be a non-negative integer, not {value!r}")
+    else:  # strings, paths, optional paths
+        ok = isinstance(value, str)
+    if not ok:
+        kind = "true or false" if isinstance(default, bool) else "a string"
+        raise ConfigError(f"{key} must be {kind}, not {value!r}")

@@ -43,7 +43,9 @@ def _walk(value: Any, tokens: list[str]) -> Any:
                     else:
                         out.append(found)
                 return out
-            if not token.isdigit() or (token != "0" and token.startswith("0")):
+            # RFC 6901 array-index: ASCII digits only (str.isdigit accepts "²" too)
+            digits = token.isascii() and token.isdigit()
+            if not digits or (token != "0" and token.startswith("0")):
                 raise PointerError(f"bad array index {token!r}")
             position = int(token)
             if position >= len(value):
