@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_STATE = re.compile(r"s([0-9]{1,19})")
 
 
 def is_id(value: object) -> bool:
@@ -24,8 +25,5 @@ def encode_state(modseq: int) -> str:
 
 def decode_state(state: object) -> int | None:
     """The modseq of a state we handed out, or None if it is not one of ours."""
-    if not isinstance(state, str) or not state.startswith("s") or not state[1:].isdigit():
-        return None
-    if len(state) > 20:
-        return None
-    return int(state[1:])
+    match = _STATE.fullmatch(state) if isinstance(state, str) else None
+    return int(match.group(1)) if match else None
