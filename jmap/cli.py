@@ -221,6 +221,9 @@ def account_share(
         grantee_p = await data.principal_by_login(check_address(grantee))
         if owner_p is None or grantee_p is None:
             raise NotFoundError(f"no account with the address {owner if not owner_p else grantee}")
+        if owner_p.id == grantee_p.id:
+            # a grant to the owner would replace the owner's own (read-write) access
+            raise ProvisionError(f"{owner} owns that account already")
         own = [a for a in await data.accounts_for(owner_p.id) if a.is_personal]
         await data.grant(own[0].id, grantee_p.id, read_only)
 
