@@ -28,29 +28,8 @@ class RequestError(Exception):
         return body
 
 
-class MethodError(Exception):
-    """Stops one method call: answered as an ``error`` invocation."""
-
-    def __init__(self, kind: str, description: str | None = None, **extra: Any) -> None:
-        super().__init__(description or kind)
-        self.kind = kind
-        self.description = description
-        self.extra = extra
-
-    def arguments(self) -> dict[str, Any]:
-        args: dict[str, Any] = {"type": self.kind}
-        if self.description:
-            args["description"] = self.description
-        args.update(self.extra)
-        return args
-
-
-def invalid_arguments(description: str) -> MethodError:
-    return MethodError("invalidArguments", description)
-
-
-class SetError(Exception):
-    """Refuses one create, update or destroy of a /set, /copy or import."""
+class TypedError(Exception):
+    """A JMAP error object: a ``type``, a description, and type-specific properties."""
 
     def __init__(self, kind: str, description: str | None = None, **extra: Any) -> None:
         super().__init__(description or kind)
@@ -59,9 +38,21 @@ class SetError(Exception):
         self.extra = extra
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.kind, "description": self.description}
-        out.update(self.extra)
-        return out
+        return {"type": self.kind, "description": self.description, **self.extra}
+
+
+class MethodError(TypedError):
+    """Stops one method call: answered as an ``error`` invocation."""
+
+    def arguments(self) -> dict[str, Any]:
+        args = self.as_dict()
+        if not self.description:
+            del args["description"]
+        return args
+
+
+class SetError(TypedError):
+    """Refuses one create, update or destroy of a /set, /copy or import."""
 
 
 def invalid_properties(properties: list[str], description: str | None = None) -> SetError:

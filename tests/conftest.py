@@ -155,6 +155,25 @@ class FulmarServer:
     def client(self, login: str) -> Client:
         return Client(self, login, USERS[login])
 
+    def share(self, owner: str, grantee: str, read_only: bool = False) -> None:
+        """Let ``grantee`` use ``owner``'s account, through the CLI as an operator would."""
+        flags = ["--read-only"] if read_only else []
+        subprocess.run(
+            [
+                FULMAR,
+                "account",
+                "share",
+                owner,
+                "--with",
+                grantee,
+                *flags,
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            check=True,
+            capture_output=True,
+        )
+
 
 def start_server(data_dir: Path, users: dict[str, str] | None = None, **kwargs: Any):
     data_dir.mkdir(parents=True, exist_ok=True)

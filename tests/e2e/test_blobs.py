@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 
 import httpx
 
-from tests.conftest import CORE, FULMAR, start_server
+from tests.conftest import CORE, start_server
 
 
 def upload(client, data: bytes, media_type: str = "application/pdf", account=None):
@@ -143,20 +142,7 @@ def test_blob_copy_between_accounts_the_user_can_use(tmp_path):
     try:
         alice = server.client("alice@example.com")
         bob = server.client("bob@example.com")
-        subprocess.run(
-            [
-                FULMAR,
-                "account",
-                "share",
-                "alice@example.com",
-                "--with",
-                "bob@example.com",
-                "--data-dir",
-                str(server.data_dir),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        server.share("alice@example.com", "bob@example.com")
         blob = upload(alice, b"shared content").json()["blobId"]
         assert bob.http.get(download_url(bob, blob, "s")).status_code == 404
         result = bob.ok(

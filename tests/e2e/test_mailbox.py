@@ -444,29 +444,12 @@ def test_query_changes_up_to_id(fresh):
 
 
 def test_read_only_shared_account(tmp_path):
-    import subprocess
-
-    from tests.conftest import FULMAR
 
     server = start_server(tmp_path / "d")
     try:
         owner = server.client("alice@example.com")
         guest = server.client("bob@example.com")
-        subprocess.run(
-            [
-                FULMAR,
-                "account",
-                "share",
-                "alice@example.com",
-                "--with",
-                "bob@example.com",
-                "--read-only",
-                "--data-dir",
-                str(server.data_dir),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        server.share("alice@example.com", "bob@example.com", read_only=True)
         shared = owner.account_id
         name, result = guest.call("Mailbox/get", {"accountId": shared, "ids": None})
         assert name == "Mailbox/get" and len(result["list"]) == 6

@@ -62,21 +62,7 @@ def test_session_state_changes_when_the_session_does(tmp_path):
         other = server.client("bob@example.com")
         before = other.session["state"]
         assert other.session["state"] == before  # stable while nothing changes
-        subprocess.run(
-            [
-                FULMAR,
-                "account",
-                "share",
-                "alice@example.com",
-                "--with",
-                "bob@example.com",
-                "--read-only",
-                "--data-dir",
-                str(server.data_dir),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        server.share("alice@example.com", "bob@example.com", read_only=True)
         after = other.session
         assert after["state"] != before
         shared = after["accounts"][owner.account_id]
