@@ -53,7 +53,8 @@ class Config:
 
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0] or "127.0.0.1"
+        # "[::1]:8080" listens on ::1 (the brackets only separate the port)
+        return self.listen.rpartition(":")[0].removeprefix("[").removesuffix("]") or "127.0.0.1"
 
     @property
     def port(self) -> int:
@@ -86,13 +87,19 @@ _ENV = {
 }
 
 
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
 def _coerce(name: str, value: Any) -> Any:
     if name == "data_dir":
         return Path(value)
     if name == "listen":
         host, sep, port = str(value).rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        digits = port.isascii() and port.isdigit()
+        if not sep or not host or not digits or not 0 < int(port) < 65536:
             raise ConfigError(f"listen must be HOST:PORT, not {value!r}")
+    if name == "log_level" and str(value).lower() not in _LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
     return value
 
 

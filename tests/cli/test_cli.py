@@ -215,6 +215,7 @@ def test_serve_configuration_errors(fulmar, tmp_path):
     bad.write_text("surprise = 1\n")
     assert "surprise" in fulmar.fails("serve", "--config", str(bad))
     assert "listen" in fulmar.fails("serve", env={"FULMAR_LISTEN": "bad"})
+    assert "log_level" in fulmar.fails("serve", env={"FULMAR_LOG_LEVEL": "chatty"})
     cert = tmp_path / "cert.pem"
     cert.write_text("x")
     assert "tls" in fulmar.fails("serve", "--tls-cert", str(cert)).lower()

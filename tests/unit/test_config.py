@@ -74,7 +74,7 @@ def test_environment(tmp_path):
         }
     )
     assert config.data_dir == tmp_path / "d"
-    assert config.port == 8443
+    assert (config.host, config.port) == ("::1", 8443)
     assert config.public_url == "https://jmap.example.org"
     # an empty variable counts as unset
     assert load_config(environ={"FULMAR_LISTEN": ""}).listen == Config().listen
@@ -135,9 +135,18 @@ def test_missing_config_file(tmp_path):
         load_config(tmp_path / "nope.toml", environ={})
 
 
-@pytest.mark.parametrize("listen", ["8080", "localhost", "host:", "host:99999", "host:-1"])
+@pytest.mark.parametrize(
+    "listen", ["8080", "localhost", "host:", "host:99999", "host:-1", "host:\u00b2", "host:8O"]
+)
 def test_bad_listen_from_env_and_flags(listen):
     with pytest.raises(ConfigError):
         load_config(environ={"FULMAR_LISTEN": listen})
     with pytest.raises(ConfigError):
         load_config(environ={}, listen=listen)
+
+
+def test_log_level():
+    assert load_config(environ={"FULMAR_LOG_LEVEL": "DEBUG"}).log_level == "DEBUG"
+    for where in ({"environ": {"FULMAR_LOG_LEVEL": "chatty"}}, {"environ": {}, "log_level": "x"}):
+        with pytest.raises(ConfigError, match="log_level"):
+            load_config(**where)
