@@ -38,8 +38,8 @@ lint: $(TSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(STAMP)
-	$(BIN)/python -m bench.run
+bench: $(TSTAMP)
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) build *.egg-info

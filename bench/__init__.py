@@ -1,0 +1,1 @@
+"""Benchmarks: drive a real server the way clients do and report figures (not tests)."""
