@@ -427,14 +427,15 @@ class SqliteDataStore:
             floor, current = conn.execute(
                 "SELECT log_floor, modseq FROM accounts WHERE id = ?", (account_id,)
             ).fetchone()
-            if since < floor or since > current:
+            type_modseq = _type_modseq(conn, account_id, type_name)
+            if _unknowable(since, floor, current, type_modseq):
                 raise CannotCalculateChanges(since)
             rows = conn.execute(
                 "SELECT modseq, id, kind, props FROM changelog "
                 "WHERE account_id = ? AND type = ? AND modseq > ? ORDER BY modseq",
                 (account_id, type_name, since),
             )
-            return _collapse(rows, since, _type_modseq(conn, account_id, type_name), max_changes)
+            return _collapse(rows, since, type_modseq, max_changes)
 
         return await self._read(run)
 
@@ -443,7 +444,7 @@ class SqliteDataStore:
             floor, current = conn.execute(
                 "SELECT log_floor, modseq FROM accounts WHERE id = ?", (account_id,)
             ).fetchone()
-            if since < floor or since > current:
+            if _unknowable(since, floor, current, _type_modseq(conn, account_id, type_name)):
                 raise CannotCalculateChanges(since)
             return {
                 r[0]
@@ -519,6 +520,16 @@ class SqliteDataStore:
             return orphans
 
         return await self._write(run)
+
+
+def _unknowable(since: int, floor: int, current: int, type_modseq: int) -> bool:
+    """Is ``since`` a state whose changes the log cannot tell?
+
+    States from the future are. States from before the pruned part of the log are too,
+    unless the type has not changed since: then a state the server still hands out for a
+    quiet type keeps working however old it is.
+    """
+    return since > current or (since < floor and since < type_modseq)
 
 
 def _blob_held(conn: sqlite3.Connection, blob_id: str) -> bool:

@@ -336,3 +336,35 @@ def test_changed_ids_since(run_data):
         assert await data.changed_ids_since(acc, "Other", since) == {"x"}
 
     run_data(body)
+
+
+def test_pruning_keeps_the_current_state_of_a_quiet_type_usable(run_data):
+    async def body(data: DataStore):
+        acc = await new_account(data)
+        await create(data, acc, "q1", type_name="Quiet")
+        await create(data, acc, "t1")
+        quiet = await data.modseq(acc, "Quiet")
+        await asyncio.sleep(0.05)
+        cut = time.time()
+        await asyncio.sleep(0.05)
+        await create(data, acc, "t2")
+        assert await data.prune_changes(cut) >= 2
+        # the log lost everything up to t1, but nothing of "Quiet" happened since: a client
+        # holding the state /get still hands out must not be told to resync
+        assert await data.modseq(acc, "Quiet") == quiet
+        same = await data.changes(acc, "Quiet", quiet, None)
+        assert sets(same) == (set(), set(), set())
+        assert (same.new_modseq, same.has_more) == (quiet, False)
+        assert await data.changed_ids_since(acc, "Quiet", quiet) == set()
+        # states before the quiet type's last change are still unknowable
+        with pytest.raises(CannotCalculateChanges):
+            await data.changes(acc, "Quiet", quiet - 1, None)
+        with pytest.raises(CannotCalculateChanges):
+            await data.changes(acc, "Thing", quiet, None)
+        # the current state after the next change works as usual
+        await update(data, acc, "q1", {"v"}, t="Quiet")
+        newer = await data.modseq(acc, "Quiet")
+        await update(data, acc, "q1", {"w"}, t="Quiet")
+        assert sets(await data.changes(acc, "Quiet", newer, None)) == (set(), {"q1"}, set())
+
+    run_data(body)
