@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from jmap.ids import is_id
-from jmap.store.base import DataStore
+from jmap.store.base import DataStore, NotFoundError
 
 
 class Boom(Exception):
@@ -237,3 +237,20 @@ def test_data_survives_close_and_reopen(run_data):
         assert await data.blob_visible(acc, "G" + "b" * 64, 0)
 
     run_data(read)
+
+
+def test_transaction_on_an_unknown_account(run_data):
+    async def body(data: DataStore):
+        acc = await new_account(data)
+        with pytest.raises(NotFoundError):
+            async with data.transaction("no-such-account") as tx:
+                await tx.create("Thing", {"id": "x"})
+        # the failed transaction left the store usable and wrote nothing anywhere
+        async with data.transaction(acc) as tx:
+            await tx.create("Thing", {"id": "y"})
+        _, docs = await data.get("no-such-account", "Thing", None)
+        assert docs == []
+        _, mine = await data.get(acc, "Thing", ["y", "x"])
+        assert mine == [{"id": "y"}]
+
+    run_data(body)
