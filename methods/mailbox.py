@@ -60,6 +60,8 @@ OWNER_RIGHTS = dict.fromkeys(
 READ_ONLY_RIGHTS = {name: name == "mayReadItems" for name in OWNER_RIGHTS}
 
 EMAIL = "Email"
+#: stored, never shown: who else (principal id -> flag) subscribed to a shared Mailbox
+SUBSCRIBERS = "subscribers"
 
 
 def count_emails(emails: Iterable[Document]) -> dict[str, dict[str, int]]:
@@ -93,6 +95,13 @@ def count_emails(emails: Iterable[Document]) -> dict[str, dict[str, int]]:
     }
 
 
+def _is_subscribed(doc: Document, account: Account, viewer: str) -> bool:
+    """The owner's flag is on the Mailbox; other users' flags default to false (RFC 8621 §2)."""
+    if account.owner_id == viewer:
+        return doc.get("isSubscribed", True)
+    return doc.get(SUBSCRIBERS, {}).get(viewer, False)
+
+
 def normalise_name(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
@@ -120,7 +129,16 @@ class MailboxType(DataType):
         counts = count_emails(emails)
         rights = READ_ONLY_RIGHTS if account.is_read_only else OWNER_RIGHTS
         zero = dict.fromkeys(COUNTERS, 0)
-        return [{**doc, **counts.get(doc["id"], zero), "myRights": dict(rights)} for doc in docs]
+        viewer = inv.principal.id
+        return [
+            {
+                **{k: v for k, v in doc.items() if k != SUBSCRIBERS},
+                **counts.get(doc["id"], zero),
+                "myRights": dict(rights),
+                "isSubscribed": _is_subscribed(doc, account, viewer),
+            }
+            for doc in docs
+        ]
 
     # -- /set rules --
     async def _check(
@@ -175,6 +193,11 @@ class MailboxType(DataType):
     ) -> None:
         if changed & {"name", "parentId", "role"}:
             await self._check(inv, tx, new, ctx)
+        viewer = inv.principal.id
+        if "isSubscribed" in changed and inv.accounts[tx.account_id].owner_id != viewer:
+            # Others' subscriptions to a shared Mailbox are theirs alone (RFC 8621 §2).
+            new[SUBSCRIBERS] = {**current.get(SUBSCRIBERS, {}), viewer: new["isSubscribed"]}
+            new["isSubscribed"] = current["isSubscribed"]
 
     async def before_destroy(
         self, inv: Invocation, tx: Transaction, current: Document, ctx: SetContext

@@ -288,7 +288,8 @@ class DataType:
                 bad = self.schema.invalid_properties({p: patched[p] for p in touched})
                 if bad:
                     raise invalid_properties(bad)
-                new = {k: v for k, v in patched.items() if k not in self.computed}
+                # Start from the stored document, so properties it keeps out of view survive.
+                new = {**current, **{p: patched[p] for p in touched - self.computed}}
                 await self.before_update(inv, tx, current, new, changed, ctx)
                 if changed:
                     await tx.update(self.name, new, changed)

@@ -459,3 +459,37 @@ def test_read_only_shared_account(tmp_path):
         assert error["type"] == "accountReadOnly"
     finally:
         server.stop()
+
+
+def test_is_subscribed_is_per_user_in_shared_accounts(tmp_path):
+    server = start_server(tmp_path / "d")
+    try:
+        owner = server.client("alice@example.com")
+        guest = server.client("bob@example.com")
+        server.share("alice@example.com", "bob@example.com")
+        shared = owner.account_id
+        mailbox = create(owner, a={"name": "Shared folder", "isSubscribed": False})["a"]
+
+        def flag(client):
+            _, result = client.call("Mailbox/get", {"accountId": shared, "ids": [mailbox]})
+            (got,) = result["list"]
+            assert "subscribers" not in got  # bookkeeping stays inside the server
+            return got["isSubscribed"]
+
+        assert (flag(owner), flag(guest)) == (False, False)
+        _, result = guest.call(
+            "Mailbox/set", {"accountId": shared, "update": {mailbox: {"isSubscribed": True}}}
+        )
+        assert result["updated"] == {mailbox: None}
+        assert (flag(owner), flag(guest)) == (False, True)
+        owner.ok("Mailbox/set", {"update": {mailbox: {"isSubscribed": True, "name": "Renamed"}}})
+        guest.call(
+            "Mailbox/set", {"accountId": shared, "update": {mailbox: {"isSubscribed": False}}}
+        )
+        assert (flag(owner), flag(guest)) == (True, False)
+        # other properties edited by the guest are the Mailbox's own
+        guest.call("Mailbox/set", {"accountId": shared, "update": {mailbox: {"sortOrder": 4}}})
+        (got,) = owner.ok("Mailbox/get", {"ids": [mailbox]})["list"]
+        assert (got["name"], got["sortOrder"], got["isSubscribed"]) == ("Renamed", 4, True)
+    finally:
+        server.stop()
