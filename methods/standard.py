@@ -229,8 +229,10 @@ class DataType:
                 continue
             inv.created_ids[creation_id] = obj["id"]
             (shown,) = await self.present(inv, account, [obj])
+            sent = create[creation_id]
+            # what the client did not send, or what the server set other than as sent
             result.created[creation_id] = {
-                k: v for k, v in shown.items() if k not in create[creation_id]
+                k: v for k, v in shown.items() if k not in sent or sent[k] != v
             }
 
     def _creation_order(self, create: dict[str, dict[str, Any]]) -> list[str]:
@@ -296,7 +298,9 @@ class DataType:
             except SetError as exc:
                 result.not_updated[key] = exc.as_dict()
                 continue
-            result.updated[key] = None
+            (final,) = await self.present(inv, account, [new])
+            altered = {p: final[p] for p in touched if p in final and final[p] != patched.get(p)}
+            result.updated[object_id] = altered or None
 
     async def _destroys(
         self,

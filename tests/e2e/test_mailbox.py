@@ -493,3 +493,17 @@ def test_is_subscribed_is_per_user_in_shared_accounts(tmp_path):
         assert (got["name"], got["sortOrder"], got["isSubscribed"]) == ("Renamed", 4, True)
     finally:
         server.stop()
+
+
+def test_values_the_server_changes_are_reported(alice):
+    decomposed = "Cafe\u0301"  # "Café" as e + combining acute; stored in NFC
+    result = alice.ok(
+        "Mailbox/set", {"create": {"n": {"name": decomposed}, "p": {"name": "Plain NFC"}}}
+    )
+    assert result["created"]["n"]["name"] == "Caf\u00e9"
+    assert "name" not in result["created"]["p"]
+    mailbox = result["created"]["n"]["id"]
+    update = alice.ok("Mailbox/set", {"update": {mailbox: {"name": "Cre\u0300me"}}})
+    assert update["updated"] == {mailbox: {"name": "Cr\u00e8me"}}
+    plain = alice.ok("Mailbox/set", {"update": {mailbox: {"sortOrder": 2}}})
+    assert plain["updated"] == {mailbox: None}
