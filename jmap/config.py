@@ -163,6 +163,10 @@ def _check_type(key: str, value: Any) -> None:
         ok = _is_int(value) and value >= 0
         if not ok:
             raise ConfigError(f"{key} must be a non-negative integer, not {value!r}")
+    elif isinstance(default, float):
+        ok = (_is_int(value) or isinstance(value, float)) and value >= 0
+        if not ok:
+            raise ConfigError(f"{key} must be a non-negative number, not {value!r}")
     else:  # strings, paths, optional paths
         ok = isinstance(value, str)
     if not ok:

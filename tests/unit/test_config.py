@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,26 @@ def test_log_level():
     for where in ({"environ": {"FULMAR_LOG_LEVEL": "chatty"}}, {"environ": {}, "log_level": "x"}):
         with pytest.raises(ConfigError, match="log_level"):
             load_config(**where)
+
+
+def _toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+@pytest.mark.parametrize(
+    "name", [f.name for f in fields(Config) if f.name != "limits" and f.default is not None]
+)
+def test_every_setting_accepts_its_default_in_a_file(tmp_path, name):
+    default = getattr(Config(), name)
+    config = load_config(write(tmp_path, f"{name} = {_toml_value(default)}\n"), environ={})
+    assert getattr(config, name) == default
+
+
+def test_every_limit_accepts_its_default_in_a_file(tmp_path):
+    lines = [f"{f.name} = {getattr(Limits(), f.name)}" for f in fields(Limits)]
+    config = load_config(write(tmp_path, "[limits]\n" + "\n".join(lines) + "\n"), environ={})
+    assert config.limits == Limits()
