@@ -7,6 +7,7 @@ result references are resolved before each call, and method errors are turned in
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -76,8 +77,11 @@ def parse_request(body: bytes, limits_calls: int) -> dict[str, Any]:
     """Decode and type-check a Request object; raise the matching RequestError."""
     try:
         request = orjson.loads(body)
+        _reject_duplicate_names(body)
     except orjson.JSONDecodeError:
         raise RequestError("notJSON", "The request body is not valid JSON.") from None
+    except DuplicateName as exc:
+        raise RequestError("notJSON", f"Duplicate member name {exc} (not I-JSON).") from None
     if not isinstance(request, dict):
         raise RequestError("notRequest", "The request is not a JSON object.")
     using = request.get("using")
@@ -116,6 +120,23 @@ def parse_request(body: bytes, limits_calls: int) -> dict[str, Any]:
             limit="maxCallsInRequest",
         )
     return request
+
+
+class DuplicateName(ValueError):
+    """An object has the same member name twice, which I-JSON (RFC 7493) forbids."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        raise DuplicateName(next(repr(k) for k, _ in pairs if k in seen or seen.add(k)))
+    return members
+
+
+def _reject_duplicate_names(body: bytes) -> None:
+    """orjson keeps the last of duplicate names silently; the stdlib parser can tell."""
+    json.loads(body, object_pairs_hook=_unique_members)
 
 
 def _resolve_references(

@@ -359,3 +359,20 @@ def test_no_junk_argument_crashes_a_method(alice, method, junk):
     name, result, _ = response.json()["methodResponses"][0]
     if name == "error":
         assert result["type"] in {"invalidArguments", "accountNotFound"}, result
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"using": ["urn:ietf:params:jmap:core"], "using": [], "methodCalls": []}',
+        b'{"using": ["urn:ietf:params:jmap:core"], "methodCalls": '
+        b'[["Core/echo", {"a": 1, "a": 2}, "0"]]}',
+        b'{"using": ["urn:ietf:params:jmap:core"], "methodCalls": [["Core/echo", '
+        b'{"x": "\\ud800"}, "0"]]}',
+    ],
+)
+def test_i_json_duplicate_names_and_lone_surrogates_are_not_json(alice, body):
+    response = alice.http.post(
+        "/jmap/api/", content=body, headers={"Content-Type": "application/json"}
+    )
+    problem_of(response, 400, "notJSON")
