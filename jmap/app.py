@@ -39,6 +39,8 @@ from .store.sqlite import SqliteDataStore
 log = logging.getLogger("fulmar.app")
 
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?")
+#: an orphaned blob written again this recently may belong to an upload under way
+UPLOAD_RACE_SECONDS = 60
 NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate"}
 
 
@@ -117,8 +119,9 @@ class Server:
         data, blobs = self.services.data, self.services.blobs
         while True:
             try:
-                for blob_id in await data.expired_uploads(time.time()):
-                    await blobs.delete(blob_id)
+                started = time.time()
+                for blob_id in await data.expired_uploads(started):
+                    await blobs.delete(blob_id, written_before=started - UPLOAD_RACE_SECONDS)
                 retention = self.config.changes_retention_days * 86400
                 await data.prune_changes(time.time() - retention)
             except Exception:

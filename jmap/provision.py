@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from methods.mailbox import create_default_mailboxes
 
@@ -39,7 +40,8 @@ async def add_account(data: DataStore, address: str, password: str) -> Account:
 
 async def remove_account(data: DataStore, blobs: BlobStore, address: str) -> list[str]:
     """Remove a principal and its accounts; blobs no one references any more go too."""
+    started = time.time()
     account_ids, orphans = await data.remove_principal(check_address(address))
     for blob_id in orphans:
-        await blobs.delete(blob_id)
+        await blobs.delete(blob_id, written_before=started)
     return account_ids

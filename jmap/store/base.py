@@ -181,7 +181,13 @@ class BlobStore(Protocol):
 
     async def size(self, blob_id: str) -> int | None: ...
 
-    async def delete(self, blob_id: str) -> None: ...
+    async def delete(self, blob_id: str, written_before: float | None = None) -> None:
+        """Remove a blob, unless it was written (or written again) at ``written_before`` or later.
+
+        Orphans are found in the data role before their bytes are deleted here; a client may
+        upload the same bytes in between. Deleting only blobs last written before the search
+        began keeps such an upload's bytes.
+        """
 
     async def close(self) -> None: ...
 

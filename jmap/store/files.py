@@ -36,6 +36,7 @@ class FileBlobStore:
         final = self._path(blob_id)
         if final.exists():
             os.unlink(tmp_path)
+            os.utime(final)  # written again now: see ``delete``
             return
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp_path, final)
@@ -47,7 +48,9 @@ class FileBlobStore:
 
     def _write_all(self, data: bytes) -> str:
         blob_id = blob_id_of(data)
-        if self._path(blob_id).exists():
+        path = self._path(blob_id)
+        if path.exists():
+            os.utime(path)  # written again now: see ``delete``
             return blob_id
         fd, tmp_path = tempfile.mkstemp(dir=self.root / "tmp")
         with os.fdopen(fd, "wb") as out:
@@ -100,9 +103,18 @@ class FileBlobStore:
         except FileNotFoundError:
             return None
 
-    async def delete(self, blob_id: str) -> None:
+    async def delete(self, blob_id: str, written_before: float | None = None) -> None:
         if is_blob_id(blob_id):
-            await asyncio.to_thread(self._path(blob_id).unlink, True)
+            await asyncio.to_thread(self._delete, self._path(blob_id), written_before)
+
+    @staticmethod
+    def _delete(path: Path, written_before: float | None) -> None:
+        try:
+            if written_before is not None and path.stat().st_mtime >= written_before:
+                return
+            path.unlink()
+        except FileNotFoundError:
+            pass
 
     async def close(self) -> None:
         return None

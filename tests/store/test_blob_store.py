@@ -148,3 +148,28 @@ def test_blobs_survive_reopen(run_blobs):
         return await blobs.get(blob_id)
 
     assert run_blobs(read) == b"durable"
+
+
+def test_delete_spares_blobs_written_again_since(run_blobs):
+    """Orphans are deleted only if nobody wrote the same bytes after the orphan search began."""
+
+    async def body(blobs: BlobStore):
+        import time
+
+        old = await blobs.put(b"orphan")
+        await asyncio.sleep(0.05)
+        search_began = time.time()
+        await asyncio.sleep(0.05)
+        # an upload of the same bytes lands between the search and the delete
+        assert await blobs.put(b"orphan") == old
+        await blobs.delete(old, written_before=search_began)
+        assert await blobs.get(old) == b"orphan"
+        # streamed uploads count as writes too
+        await blobs.put_stream(chunks(b"orph", b"an"), 100)
+        await blobs.delete(old, written_before=search_began)
+        assert await blobs.get(old) == b"orphan"
+        # without a newer write it goes
+        await blobs.delete(old, written_before=time.time() + 1)
+        assert await blobs.get(old) is None
+
+    run_blobs(body)
