@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from push.bus import InProcessBus
+from push.hub import PushHub, create_bus
 
 from .api import MethodRegistry, parse_request, run_request
 from .auth import Authenticator, FailureThrottle
@@ -93,6 +93,7 @@ class Server:
         self.upload_slots = Concurrency(config.limits.max_concurrent_upload)
         self.services: Services | None = None
         self.auth: Authenticator | None = None
+        self.push = PushHub(self)
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- life cycle --
@@ -100,14 +101,16 @@ class Server:
         data = SqliteDataStore(self.config.database_path)
         await data.open()
         blobs = FileBlobStore(self.config.blob_dir)
-        self.services = Services(self.config, data, blobs, InProcessBus())
+        self.services = Services(self.config, data, blobs, await create_bus(self.config))
         self.auth = Authenticator(data)
+        await self.push.start()
         self._tasks.append(asyncio.create_task(self._housekeeping()))
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.push.stop()
         if self.services:
             await self.services.bus.close()
             await self.services.blobs.close()
@@ -341,6 +344,7 @@ def create_app(config: Config, registry: MethodRegistry | None = None) -> Starle
         Route("/schemas/{name}.json", server.schema, methods=["GET"]),
         Route("/healthz", server.health, methods=["GET"]),
         Route("/metrics", server.metrics_endpoint, methods=["GET"]),
+        *server.push.routes(),
     ]
     middleware = [
         Middleware(AccessLogMiddleware, metrics=server.metrics, enabled=config.access_log),

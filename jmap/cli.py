@@ -72,6 +72,7 @@ def main() -> None:
 @click.option("--base-url", help="Public URL of the server (default http://HOST:PORT).")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@click.option("--redis-url", help="Redis URL for push across nodes (or FULMAR_REDIS_URL).")
 @config_option
 def serve(config_file: str | None, **options: Any) -> None:
     """Run the JMAP server."""
@@ -98,6 +99,10 @@ def serve(config_file: str | None, **options: Any) -> None:
         ssl_certfile=config.tls_cert,
         ssl_keyfile=config.tls_key,
         timeout_graceful_shutdown=10,
+        ws_ping_interval=config.ws_ping_interval or None,
+        ws_ping_timeout=config.ws_ping_timeout or None,
+        # a message just over maxSizeRequest still gets a RequestError, not a 1009 close
+        ws_max_size=config.limits.max_size_request + 65536,
     )
 
 

@@ -50,6 +50,32 @@ class Config:
     auth_failure_window_seconds: int = 60
     access_log: bool = True
     log_level: str = "info"
+    # -- push (see docs/push.md) --
+    #: Redis URL for the bus across nodes (redis://host:port/db); unset: in-process bus
+    redis_url: str | None = None
+    #: WebSocket keep-alive: ping every N seconds, drop a peer silent for N more (0: off)
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    #: how often an idle push connection's credentials are checked again
+    push_reauth_seconds: float = 300.0
+    #: open WebSocket + EventSource connections per user, per node
+    push_max_connections: int = 100
+    #: the range EventSource ``ping`` is clamped to (RFC 8620 §7.3: min <= 30, max >= 300)
+    eventsource_ping_min: int = 5
+    eventsource_ping_max: int = 300
+    #: PushSubscription: lifetime cap, count and creation-rate limits per user
+    push_subscription_max_days: int = 7
+    push_max_subscriptions: int = 20
+    push_max_creations_per_hour: int = 30
+    #: delivery: retries (with exponential backoff from the base) and the TTL header
+    push_retry_attempts: int = 5
+    push_retry_base_seconds: float = 2.0
+    push_ttl_seconds: int = 86400
+    #: VAPID (RFC 8292): key file (default DATA_DIR/vapid.pem) and contact
+    push_vapid_key_file: str | None = None
+    push_vapid_subject: str = "mailto:postmaster@localhost"
+    #: allow PushSubscription urls on loopback addresses, over http too (tests only!)
+    push_allow_local_http: bool = False
 
     @property
     def host(self) -> str:
@@ -84,6 +110,7 @@ _ENV = {
     "FULMAR_TLS_CERT": "tls_cert",
     "FULMAR_TLS_KEY": "tls_key",
     "FULMAR_LOG_LEVEL": "log_level",
+    "FULMAR_REDIS_URL": "redis_url",
 }
 
 

@@ -12,6 +12,15 @@ from .config import Config
 from .store.base import Account, Principal
 
 EMAIL_SORT_OPTIONS = ["receivedAt"]
+#: RFC 8887; served by push/websocket.py at WEBSOCKET_PATH
+WEBSOCKET = "urn:ietf:params:jmap:websocket"
+WEBSOCKET_PATH = "/jmap/ws"
+
+
+def websocket_capability(config: Config) -> dict[str, Any]:
+    scheme, _, rest = config.public_url.partition("://")
+    url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{WEBSOCKET_PATH}"
+    return {"url": url, "supportsPush": True}
 
 
 def core_capability(config: Config) -> dict[str, Any]:
@@ -49,7 +58,11 @@ def build_session(config: Config, principal: Principal, accounts: list[Account])
     base = config.public_url
     personal = next((a for a in accounts if a.is_personal), accounts[0] if accounts else None)
     session: dict[str, Any] = {
-        "capabilities": {CORE: core_capability(config), MAIL: {}},
+        "capabilities": {
+            CORE: core_capability(config),
+            MAIL: {},
+            WEBSOCKET: websocket_capability(config),
+        },
         "accounts": {
             a.id: {
                 "name": a.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jmap.api import MethodRegistry
+from push import subscriptions as push_subscription
 
 from . import blob, core
 from .mailbox import MailboxType
@@ -14,6 +15,7 @@ def build_registry() -> MethodRegistry:
     registry = MethodRegistry()
     core.register(registry)
     blob.register(registry)
+    push_subscription.register(registry)
     for data_type in DATA_TYPES:
         data_type.register(registry)
     return registry

@@ -1,0 +1,188 @@
+"""PushSubscription (RFC 8620 §7.2) against the running server and a local receiver.
+
+The receiver plays the push service: it records every POST, decrypts RFC 8291 bodies with the
+client's keys (made here, as a browser makes them) and checks the VAPID signature.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+import httpx
+import pytest
+from pushkit import PushKeys, Receiver
+from py_vapid import Vapid02
+
+CAROL = "carol@example.com"
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def subscribe(client, url: str, **extra) -> dict:
+    result = client.ok(
+        "PushSubscription/set",
+        {"create": {"s": {"deviceClientId": "test-device", "url": url, **extra}}},
+    )
+    assert result["created"], result
+    return result["created"]["s"]
+
+
+def verify(client, receiver: Receiver, path: str, keys: PushKeys | None = None) -> str:
+    """Read the PushVerification from the receiver and hand the code back; returns the id."""
+    received = receiver.next(path)
+    body = keys.decrypt(received.body) if keys else json.loads(received.body)
+    assert body["@type"] == "PushVerification"
+    result = client.ok(
+        "PushSubscription/set",
+        {"update": {body["pushSubscriptionId"]: {"verificationCode": body["verificationCode"]}}},
+    )
+    assert result["updated"] is not None and body["pushSubscriptionId"] in result["updated"]
+    return body["pushSubscriptionId"]
+
+
+def test_encrypted_delivery_after_verification(push_server, receiver):
+    node = push_server.node
+    client = node.client(CAROL)
+    keys = PushKeys()
+    created = subscribe(client, receiver.url("/enc"), keys=keys.as_jmap(), types=["Mailbox"])
+    sub_id = created["id"]
+
+    # 1. the PushVerification comes first, encrypted like everything else
+    received = receiver.next("/enc")
+    assert received.headers["Content-Encoding"] == "aes128gcm"
+    assert received.headers["TTL"].isdigit()
+    verification = keys.decrypt(received.body)
+    assert verification["@type"] == "PushVerification"
+    assert verification["pushSubscriptionId"] == sub_id
+    assert len(verification["verificationCode"]) >= 16
+
+    # VAPID: signed with the key the server publishes
+    assert Vapid02.verify(received.headers["Authorization"])
+    public = httpx.get(node.url + "/jmap/push/vapid-key").json()["publicKey"]
+    assert f"k={public}" in received.headers["Authorization"]
+
+    # 2. nothing else is sent until the code is set: this change is not pushed
+    client.create_mailbox("Before verification")
+
+    # 3. a wrong code is refused, the right one accepted
+    _, wrong = client.call(
+        "PushSubscription/set", {"update": {sub_id: {"verificationCode": "nope"}}}
+    )
+    assert wrong["notUpdated"][sub_id]["type"] == "invalidProperties"
+    result = client.ok(
+        "PushSubscription/set",
+        {"update": {sub_id: {"verificationCode": verification["verificationCode"]}}},
+    )
+    assert sub_id in result["updated"]
+
+    # 4. the next change arrives, encrypted, as the first push after the verification
+    _, state = client.create_mailbox("After verification")
+    pushed = receiver.next("/enc")
+    change = keys.decrypt(pushed.body)
+    assert change == {"@type": "StateChange", "changed": {client.account_id: {"Mailbox": state}}}
+    assert pushed.headers["Content-Type"].startswith("application/json")
+
+
+def test_get_never_shows_url_or_keys(push_server, receiver):
+    client = push_server.node.client(CAROL)
+    created = subscribe(client, receiver.url("/get"))
+    listed = client.ok("PushSubscription/get", {"ids": None})["list"]
+    mine = next(s for s in listed if s["id"] == created["id"])
+    assert set(mine) == {"id", "deviceClientId", "verificationCode", "expires", "types"}
+    assert mine["verificationCode"] is None
+    for prop in ("url", "keys"):
+        name, error = client.call("PushSubscription/get", {"properties": ["id", prop]})
+        assert name == "error" and error["type"] == "forbidden"
+    name, error = client.call("PushSubscription/get", {"accountId": client.account_id})
+    assert name == "error" and error["type"] == "invalidArguments"
+    # another user sees none of them
+    other = push_server.node.client("alice@example.com")
+    result = other.ok("PushSubscription/get", {"ids": [created["id"]]})
+    assert result == {"list": [], "notFound": [created["id"]]}
+    client.ok("PushSubscription/set", {"destroy": [created["id"]]})
+
+
+def test_create_checks(push_server, receiver):
+    client = push_server.node.client(CAROL)
+    bad = {
+        "ftp": {"deviceClientId": "d", "url": "ftp://127.0.0.1/x"},
+        "private": {"deviceClientId": "d", "url": "https://10.1.2.3/push"},
+        "metadata": {"deviceClientId": "d", "url": "https://169.254.169.254/latest"},
+        "keys": {"deviceClientId": "d", "url": receiver.url("/k"), "keys": {"p256dh": "AAAA",
+                 "auth": "AAAA"}},
+        "code": {"deviceClientId": "d", "url": receiver.url("/c"), "verificationCode": "x"},
+        "missing": {"url": receiver.url("/m")},
+    }  # fmt: skip
+    result = client.ok("PushSubscription/set", {"create": bad})
+    assert result["created"] is None
+    assert set(result["notCreated"]) == set(bad)
+    for error in result["notCreated"].values():
+        assert error["type"] == "invalidProperties"
+    assert result["notCreated"]["private"]["properties"] == ["url"]
+    assert result["notCreated"]["keys"]["properties"] == ["keys"]
+
+
+def test_expires_is_clamped_and_expired_subscriptions_get_nothing(push_server, receiver):
+    client = push_server.node.client(CAROL)
+    created = subscribe(client, receiver.url("/exp"), expires="2999-01-01T00:00:00Z")
+    expires = datetime.fromisoformat(created["expires"].replace("Z", "+00:00"))
+    # the test server allows 2 days
+    assert expires.timestamp() <= time.time() + 2 * 86400 + 60
+    sub_id = verify(client, receiver, "/exp")
+    barrier_id = None
+    try:
+        client.ok("PushSubscription/set", {"update": {sub_id: {"expires": "2001-01-01T00:00:00Z"}}})
+        subscribe(client, receiver.url("/barrier"))
+        barrier_id = verify(client, receiver, "/barrier")
+        _, state = client.create_mailbox("Only for the barrier")
+        change = json.loads(receiver.next("/barrier").body)
+        assert change["changed"][client.account_id]["Mailbox"] == state
+        with pytest.raises(AssertionError, match="no push"):
+            receiver.next("/exp", timeout=1.0)
+    finally:
+        client.ok("PushSubscription/set", {"destroy": [i for i in (sub_id, barrier_id) if i]})
+
+
+def test_retries_then_gone(push_server, receiver):
+    client = push_server.node.client(CAROL)
+    subscribe(client, receiver.url("/flaky"), types=["Mailbox"])
+    sub_id = verify(client, receiver, "/flaky")
+    # a failure is retried (with backoff) and the retry carries the change
+    receiver.answers["/flaky"] = [503]
+    _, state = client.create_mailbox("Retried")
+    first = json.loads(receiver.next("/flaky").body)
+    second = json.loads(receiver.next("/flaky").body)
+    assert first == second
+    assert second["changed"][client.account_id]["Mailbox"] == state
+    # 410 Gone destroys the subscription
+    receiver.answers["/flaky"] = [410]
+    client.create_mailbox("Gone")
+    receiver.next("/flaky")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        result = client.ok("PushSubscription/get", {"ids": [sub_id]})
+        if result["notFound"] == [sub_id]:
+            break
+        time.sleep(0.1)
+    assert result["notFound"] == [sub_id]
+
+
+def test_limits_on_subscriptions(push_server, receiver):
+    """At most push_max_subscriptions (20 by default) per user."""
+    client = push_server.node.client("dave@example.com")
+    create = {f"s{i}": {"deviceClientId": "d", "url": receiver.url(f"/many{i}")} for i in range(21)}
+    result = client.ok("PushSubscription/set", {"create": create})
+    assert len(result["created"]) == 20
+    (refused,) = result["notCreated"].values()
+    assert refused["type"] == "overQuota"
+    ids = [c["id"] for c in result["created"].values()]
+    client.ok("PushSubscription/set", {"destroy": ids})
+    assert client.ok("PushSubscription/get", {})["list"] == []
