@@ -103,6 +103,7 @@ def serve(config_file: str | None, **options: Any) -> None:
         ws_ping_timeout=config.ws_ping_timeout or None,
         # a message just over maxSizeRequest still gets a RequestError, not a 1009 close
         ws_max_size=config.limits.max_size_request + 65536,
+        ws_per_message_deflate=config.ws_per_message_deflate,
     )
 
 

@@ -94,7 +94,8 @@ class Connection:
         idle = self.hub.config.push_reauth_seconds
         while True:
             try:
-                message = await asyncio.wait_for(self.websocket.receive(), idle)
+                async with asyncio.timeout(idle):  # no extra task per connection, unlike wait_for
+                    message = await self.websocket.receive()
             except TimeoutError:
                 if not await still_valid(self.hub.server, self.auth):
                     await self._close(POLICY_VIOLATION, "The credentials no longer work.")
