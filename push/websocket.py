@@ -118,7 +118,10 @@ class Connection:
             return
         data = orjson.dumps(obj).decode()
         async with self._send_lock:
-            await self.websocket.send_text(data)
+            try:
+                await self.websocket.send_text(data)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                self._closed = True  # the peer is gone; the receive loop ends the connection
 
     async def send_error(self, exc: RequestError, request_id: str | None) -> None:
         body: dict[str, Any] = {"@type": "RequestError", **exc.problem()}
@@ -238,7 +241,6 @@ class Connection:
             change = await feed.next()
             if change is None:
                 continue
-            try:
-                await self.send(change)
-            except Exception:  # the peer is gone; the receive loop notices and cleans up
+            await self.send(change)
+            if self._closed:
                 return

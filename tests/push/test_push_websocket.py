@@ -88,6 +88,9 @@ def test_browser_auth_with_access_token(push_server):
         async with await JmapSocket.open(push_server.node, token=token) as ws:
             response = await ws.request([["Mailbox/get", {"accountId": account}, "c"]])
             assert response["methodResponses"][0][0] == "Mailbox/get"
+        # the server's logs show the path, but not the token
+        assert "access_token=REDACTED" in push_server.node.log()
+        assert push_server.tokens[ALICE] not in push_server.node.log()
 
     account = push_server.node.client(ALICE).account_id
     run(go())
