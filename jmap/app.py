@@ -29,12 +29,13 @@ from .auth import Authenticator, FailureThrottle
 from .config import Config
 from .errors import RequestError
 from .observability import AccessLogMiddleware, Metrics
+from .part_blobs import read_blob
 from .schema import schema_document, schema_names
 from .services import Services
 from .session import build_session
-from .store.base import Account, BlobTooLarge, Principal, is_blob_id
+from .store.base import Account, BlobTooLarge, Principal
+from .store.factory import open_data_store
 from .store.files import FileBlobStore
-from .store.sqlite import SqliteDataStore
 
 log = logging.getLogger("fulmar.app")
 
@@ -98,7 +99,7 @@ class Server:
 
     # -- life cycle --
     async def start(self) -> None:
-        data = SqliteDataStore(self.config.database_path)
+        data = open_data_store(self.config.database_path)
         await data.open()
         blobs = FileBlobStore(self.config.blob_dir)
         self.services = Services(self.config, data, blobs, await create_bus(self.config))
@@ -268,9 +269,11 @@ class Server:
         if not _MEDIA_TYPE.fullmatch(accept) or "\n" in accept or "\r" in accept:
             return problem(400, "The accept parameter is not a media type.")
         etag = f'"{blob_id}"'
-        if account is None or not is_blob_id(blob_id):
+        if account is None:
             return problem(404, "No such blob.")
-        if not await self.services.data.blob_visible(account.id, blob_id, time.time()):
+        # whole blobs and parts of stored messages (jmap.part_blobs)
+        data = await read_blob(self.services.data, self.services.blobs, account.id, blob_id)
+        if data is None:
             return problem(404, "No such blob.")
         headers = {
             "Cache-Control": "private, immutable, max-age=31536000",
@@ -279,9 +282,6 @@ class Server:
         }
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
-        data = await self.services.blobs.get(blob_id)
-        if data is None:
-            return problem(404, "No such blob.")
         return Response(data, headers=headers, media_type=accept)
 
     async def health(self, request: Request) -> Response:

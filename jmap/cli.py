@@ -18,7 +18,7 @@ from .config import Config, ConfigError, load_config
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
 from .store.base import ConflictError, DataStore, NotFoundError, StoreError
 from .store.files import FileBlobStore
-from .store.sqlite import SqliteDataStore
+from .store.factory import open_data_store
 
 T = TypeVar("T")
 
@@ -43,7 +43,7 @@ def _with_store(config: Config, work: Callable[[DataStore], Awaitable[T]]) -> T:
     """Open the data store, run ``work`` on it, close it; errors become one line."""
 
     async def run() -> T:
-        data = SqliteDataStore(config.database_path)
+        data = open_data_store(config.database_path)
         await data.open()
         try:
             return await work(data)

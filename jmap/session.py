@@ -10,8 +10,9 @@ import orjson
 from .capabilities import CORE, MAIL
 from .config import Config
 from .store.base import Account, Principal
+from .store.mail import SORT_PROPERTIES
 
-EMAIL_SORT_OPTIONS = ["receivedAt"]
+EMAIL_SORT_OPTIONS = list(SORT_PROPERTIES)
 #: RFC 8887; served by push/websocket.py at WEBSOCKET_PATH
 WEBSOCKET = "urn:ietf:params:jmap:websocket"
 WEBSOCKET_PATH = "/jmap/ws"

@@ -5,16 +5,19 @@ from __future__ import annotations
 from jmap.api import MethodRegistry
 from push import subscriptions as push_subscription
 
-from . import blob, core
+from . import blob, core, search_snippet
+from .email import EmailType
 from .mailbox import MailboxType
+from .thread import ThreadType
 
-DATA_TYPES = (MailboxType(),)
+DATA_TYPES = (MailboxType(), EmailType(), ThreadType())
 
 
 def build_registry() -> MethodRegistry:
     registry = MethodRegistry()
     core.register(registry)
     blob.register(registry)
+    search_snippet.register(registry)
     push_subscription.register(registry)
     for data_type in DATA_TYPES:
         data_type.register(registry)

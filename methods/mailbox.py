@@ -9,7 +9,9 @@ from typing import Any
 from jmap.api import Invocation
 from jmap.errors import SetError, invalid_properties
 from jmap.store.base import Account, Changes, Document, Transaction
+from jmap.store.mail import COUNTERS, mail_index
 
+from .email_write import EmailWriter
 from .standard import DataType, SetContext
 
 #: IANA "IMAP Mailbox Name Attributes" registry (RFC 8457), lower-cased, as JMAP roles.
@@ -41,8 +43,6 @@ DEFAULT_MAILBOXES = (
     ("trash", "Trash", 6),
 )
 
-COUNTERS = ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")
-
 OWNER_RIGHTS = dict.fromkeys(
     (
         "mayReadItems",
@@ -62,37 +62,6 @@ READ_ONLY_RIGHTS = {name: name == "mayReadItems" for name in OWNER_RIGHTS}
 EMAIL = "Email"
 #: stored, never shown: who else (principal id -> flag) subscribed to a shared Mailbox
 SUBSCRIBERS = "subscribers"
-
-
-def count_emails(emails: Iterable[Document]) -> dict[str, dict[str, int]]:
-    """The four counters of every Mailbox, from the account's Email documents.
-
-    An Email is unread when it has neither ``$seen`` nor ``$draft``; a Thread is unread in a
-    Mailbox when it has an unread Email anywhere and at least one Email in that Mailbox.
-    """
-    unread_threads: set[str] = set()
-    per_mailbox: dict[str, dict[str, Any]] = {}
-    for email in emails:
-        keywords = email.get("keywords", {})
-        unread = not keywords.get("$seen") and not keywords.get("$draft")
-        if unread:
-            unread_threads.add(email["threadId"])
-        for mailbox_id in email.get("mailboxIds", {}):
-            entry = per_mailbox.setdefault(
-                mailbox_id, {"totalEmails": 0, "unreadEmails": 0, "threads": set()}
-            )
-            entry["totalEmails"] += 1
-            entry["unreadEmails"] += unread
-            entry["threads"].add(email["threadId"])
-    return {
-        mailbox_id: {
-            "totalEmails": entry["totalEmails"],
-            "unreadEmails": entry["unreadEmails"],
-            "totalThreads": len(entry["threads"]),
-            "unreadThreads": len(entry["threads"] & unread_threads),
-        }
-        for mailbox_id, entry in per_mailbox.items()
-    }
 
 
 def _is_subscribed(doc: Document, account: Account, viewer: str) -> bool:
@@ -125,8 +94,7 @@ class MailboxType(DataType):
     ) -> list[dict[str, Any]]:
         if not docs:
             return []
-        _, emails = await inv.services.data.get(account.id, EMAIL, None)
-        counts = count_emails(emails)
+        counts = await mail_index(inv.services.data).mailbox_counters(account.id)
         rights = READ_ONLY_RIGHTS if account.is_read_only else OWNER_RIGHTS
         zero = dict.fromkeys(COUNTERS, 0)
         viewer = inv.principal.id
@@ -208,17 +176,23 @@ class MailboxType(DataType):
         for other in await tx.all(self.name):
             if other.get("parentId") == mailbox_id and other["id"] not in ctx.destroying:
                 raise SetError("mailboxHasChild", "The Mailbox has child Mailboxes.")
-        emails = [e for e in await tx.all(EMAIL) if mailbox_id in e.get("mailboxIds", {})]
+        mail = mail_index(inv.services.data)
+        candidates = await mail.emails_in_mailbox(tx.account_id, mailbox_id)
+        emails = [
+            e for e in (await tx.get(EMAIL, candidates)).values() if mailbox_id in e["mailboxIds"]
+        ]
         if not emails:
             return
         if not ctx.args.get("onDestroyRemoveEmails"):
             raise SetError("mailboxHasEmail", "The Mailbox has Emails.")
+        writer = EmailWriter(tx, mail)
         for email in emails:
             others = {k: v for k, v in email["mailboxIds"].items() if k != mailbox_id}
             if others:
-                await tx.update(EMAIL, {**email, "mailboxIds": others}, {"mailboxIds"})
+                await writer.update(email, {**email, "mailboxIds": others}, {"mailboxIds"})
             else:
-                await tx.destroy(EMAIL, email["id"])
+                await writer.destroy(email)
+        await writer.finish()
 
     # -- /query --
     def matches(self, condition: dict[str, Any], obj: dict[str, Any]) -> bool:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from jmap.provision import add_account
-from jmap.store.sqlite import SqliteDataStore
+from jmap.store.factory import open_data_store
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -35,7 +35,7 @@ def free_port() -> int:
 
 def create_accounts(data_dir: Path, users: dict[str, str]) -> None:
     async def run() -> None:
-        data = SqliteDataStore(data_dir / "fulmar.db")
+        data = open_data_store(data_dir / "fulmar.db")
         await data.open()
         try:
             for address, password in users.items():

@@ -123,7 +123,9 @@ class Indexer(Protocol):
     """Keeps side tables (query indexes, full-text) of one type in step with its objects.
 
     ``write`` runs on the writer thread inside the committing transaction, once per changed
-    object (``doc`` is None when it was destroyed), so indexes never lag the data.
+    object (``doc`` is None when it was destroyed), so indexes never lag the data. A document
+    may carry index-only input under ``INDEX_ONLY`` (e.g. full text): indexers read it, and
+    it is never stored.
     """
 
     type_name: str
@@ -134,6 +136,10 @@ class Indexer(Protocol):
     ) -> None: ...
 
     def drop_account(self, conn: sqlite3.Connection, account_id: str) -> None: ...
+
+
+#: key of a pending document's index-only input, stripped before the document is stored
+INDEX_ONLY = "_index"
 
 
 def _new_opaque_id(prefix: str) -> str:
@@ -202,6 +208,10 @@ class SqliteDataStore:
             return await asyncio.get_running_loop().run_in_executor(self._readers, run)
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from exc
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a reader connection, in one snapshot (for indexers' queries)."""
+        return await self._read(fn)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
@@ -532,6 +542,12 @@ def _unknowable(since: int, floor: int, current: int, type_modseq: int) -> bool:
     return since > current or (since < floor and since < type_modseq)
 
 
+def _stored(doc: Document) -> Document:
+    if INDEX_ONLY not in doc:
+        return doc
+    return {k: v for k, v in doc.items() if k != INDEX_ONLY}
+
+
 def _blob_held(conn: sqlite3.Connection, blob_id: str) -> bool:
     """Does any account still hold this blob (by an upload or an object)?"""
     return bool(
@@ -661,7 +677,7 @@ class SqliteTransaction:
                 conn.execute(
                     "INSERT OR REPLACE INTO objects (account_id, type, id, data) "
                     "VALUES (?, ?, ?, ?)",
-                    (account, type_name, object_id, orjson.dumps(doc)),
+                    (account, type_name, object_id, orjson.dumps(_stored(doc))),
                 )
         conn.executemany("INSERT INTO changelog VALUES (?, ?, ?, ?, ?, ?, ?)", log_rows)
         conn.executemany(

@@ -1,0 +1,420 @@
+"""The mail index role on SQLite: side tables kept by an ``Indexer`` in the committing
+transaction, and the queries of ``MailIndex`` over them.
+
+Tables (every Email has one ``mail_email`` row; the others hang off its rowid):
+
+- ``mail_email``: sort and filter columns; ``mail_mailbox``, ``mail_keyword``: membership;
+- ``mail_msgid``: message ids and base subject, for threading;
+- ``mail_counts``, ``mail_mailbox_thread``, ``mail_thread_unread``: the Mailbox counters,
+  maintained incrementally so reading them is one indexed lookup;
+- ``mail_fts`` (``fts.py``): full text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from . import fts
+from .base import Document
+from .mail import COUNTERS, EmailQuery, Snippet
+from .sqlite import INDEX_ONLY, SqliteDataStore
+from .sqlite_mail_query import compile_query, epoch
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS mail_email (
+    rowid INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    blob_id TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    size INTEGER NOT NULL,
+    has_attachment INTEGER NOT NULL,
+    unread INTEGER NOT NULL,
+    from_key TEXT NOT NULL,
+    to_key TEXT NOT NULL,
+    subject_key TEXT NOT NULL,
+    UNIQUE (account_id, id)
+);
+CREATE INDEX IF NOT EXISTS mail_email_received ON mail_email (account_id, received_at);
+CREATE INDEX IF NOT EXISTS mail_email_thread ON mail_email (account_id, thread_id);
+CREATE INDEX IF NOT EXISTS mail_email_blob ON mail_email (account_id, blob_id);
+CREATE TABLE IF NOT EXISTS mail_mailbox (
+    email_rowid INTEGER NOT NULL,
+    mailbox_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    PRIMARY KEY (email_rowid, mailbox_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mail_mailbox_by_mailbox
+    ON mail_mailbox (account_id, mailbox_id, email_rowid);
+CREATE TABLE IF NOT EXISTS mail_keyword (
+    email_rowid INTEGER NOT NULL,
+    keyword TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    PRIMARY KEY (email_rowid, keyword)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mail_keyword_by_keyword
+    ON mail_keyword (account_id, keyword, email_rowid);
+CREATE TABLE IF NOT EXISTS mail_msgid (
+    account_id TEXT NOT NULL,
+    msgid TEXT NOT NULL,
+    base_subject TEXT NOT NULL,
+    email_rowid INTEGER NOT NULL,
+    thread_id TEXT NOT NULL,
+    PRIMARY KEY (account_id, msgid, base_subject, email_rowid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mail_msgid_by_email ON mail_msgid (email_rowid);
+CREATE TABLE IF NOT EXISTS mail_counts (
+    account_id TEXT NOT NULL,
+    mailbox_id TEXT NOT NULL,
+    total INTEGER NOT NULL DEFAULT 0,
+    unread INTEGER NOT NULL DEFAULT 0,
+    threads INTEGER NOT NULL DEFAULT 0,
+    unread_threads INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, mailbox_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mail_mailbox_thread (
+    account_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    mailbox_id TEXT NOT NULL,
+    emails INTEGER NOT NULL,
+    PRIMARY KEY (account_id, thread_id, mailbox_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mail_thread_unread (
+    account_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    unread INTEGER NOT NULL,
+    PRIMARY KEY (account_id, thread_id)
+) WITHOUT ROWID;
+"""
+
+EMAIL = "Email"
+
+
+def address_key(addresses: list[dict[str, Any]] | None) -> str:
+    """RFC 8621 §4.4.2 from/to sort key: name, else email, of the first address."""
+    if not addresses:
+        return ""
+    first = addresses[0]
+    return (first.get("name") or first.get("email") or "").casefold()
+
+
+def is_unread(doc: Document) -> bool:
+    keywords = doc.get("keywords") or {}
+    return not keywords.get("$seen") and not keywords.get("$draft")
+
+
+class EmailIndexer:
+    """Keeps the mail side tables and full text in step with the Email documents."""
+
+    type_name = EMAIL
+    schema_sql = SCHEMA_SQL + fts.SCHEMA_SQL
+
+    def write(
+        self, conn: sqlite3.Connection, account_id: str, object_id: str, doc: Document | None
+    ) -> None:
+        row = conn.execute(
+            "SELECT rowid, thread_id, unread FROM mail_email WHERE account_id = ? AND id = ?",
+            (account_id, object_id),
+        ).fetchone()
+        if row is not None:
+            rowid, thread_id, unread = row
+            mailboxes = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT mailbox_id FROM mail_mailbox WHERE email_rowid = ?", (rowid,)
+                )
+            ]
+            _uncount(conn, account_id, thread_id, bool(unread), mailboxes)
+            if doc is None:
+                for table in ("mail_mailbox", "mail_keyword", "mail_msgid"):
+                    conn.execute(f"DELETE FROM {table} WHERE email_rowid = ?", (rowid,))
+                conn.execute("DELETE FROM mail_email WHERE rowid = ?", (rowid,))
+                fts.delete(conn, rowid)
+                return
+        if doc is None:
+            return
+        unread = is_unread(doc)
+        values = (
+            doc["threadId"],
+            doc["blobId"],
+            epoch(doc["receivedAt"]) or 0,
+            epoch(doc.get("sentAt")),
+            doc["size"],
+            int(bool(doc.get("hasAttachment"))),
+            int(unread),
+            address_key(doc.get("from")),
+            address_key(doc.get("to")),
+            (doc.get("threadKeys") or {}).get("baseSubject", ""),
+        )
+        if row is None:
+            rowid = conn.execute(
+                "INSERT INTO mail_email (account_id, id, thread_id, blob_id, received_at, "
+                "sent_at, size, has_attachment, unread, from_key, to_key, subject_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (account_id, object_id, *values),
+            ).lastrowid
+            assert rowid is not None
+            keys = doc.get("threadKeys") or {}
+            conn.executemany(
+                "INSERT OR IGNORE INTO mail_msgid VALUES (?, ?, ?, ?, ?)",
+                [
+                    (account_id, m, keys.get("baseSubject", ""), rowid, doc["threadId"])
+                    for m in keys.get("messageIds", [])
+                ],
+            )
+        else:
+            conn.execute("UPDATE mail_email SET unread = ? WHERE rowid = ?", (int(unread), rowid))
+            conn.execute("DELETE FROM mail_mailbox WHERE email_rowid = ?", (rowid,))
+            conn.execute("DELETE FROM mail_keyword WHERE email_rowid = ?", (rowid,))
+        conn.executemany(
+            "INSERT INTO mail_mailbox (email_rowid, mailbox_id, account_id) VALUES (?, ?, ?)",
+            [(rowid, m, account_id) for m in doc["mailboxIds"]],
+        )
+        conn.executemany(
+            "INSERT INTO mail_keyword (email_rowid, keyword, account_id) VALUES (?, ?, ?)",
+            [(rowid, k, account_id) for k in doc.get("keywords") or {}],
+        )
+        _count(conn, account_id, doc["threadId"], unread, list(doc["mailboxIds"]))
+        search = (doc.get(INDEX_ONLY) or {}).get("search")
+        if search is not None:
+            fts.write(conn, rowid, search)
+
+    def drop_account(self, conn: sqlite3.Connection, account_id: str) -> None:
+        conn.execute(
+            "DELETE FROM mail_fts WHERE rowid IN "
+            "(SELECT rowid FROM mail_email WHERE account_id = ?)",
+            (account_id,),
+        )
+        for table in (
+            "mail_email",
+            "mail_mailbox",
+            "mail_keyword",
+            "mail_msgid",
+            "mail_counts",
+            "mail_mailbox_thread",
+            "mail_thread_unread",
+        ):
+            conn.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
+
+
+# -- Mailbox counters --
+# Invariant: unread_threads(M) = #{T : a mail_mailbox_thread row (M, T) exists and
+# mail_thread_unread(T) > 0}. Each step below keeps it, so the order of steps matters.
+
+
+def _thread_unread(conn: sqlite3.Connection, account_id: str, thread_id: str) -> int:
+    row = conn.execute(
+        "SELECT unread FROM mail_thread_unread WHERE account_id = ? AND thread_id = ?",
+        (account_id, thread_id),
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def _shift_unread_threads(
+    conn: sqlite3.Connection, account_id: str, thread_id: str, delta: int
+) -> None:
+    conn.execute(
+        "UPDATE mail_counts SET unread_threads = unread_threads + ? WHERE account_id = ? AND "
+        "mailbox_id IN (SELECT mailbox_id FROM mail_mailbox_thread "
+        "WHERE account_id = ? AND thread_id = ?)",
+        (delta, account_id, account_id, thread_id),
+    )
+
+
+def _uncount(
+    conn: sqlite3.Connection, account_id: str, thread_id: str, unread: bool, mailboxes: list[str]
+) -> None:
+    thread_unread = _thread_unread(conn, account_id, thread_id)
+    for mailbox_id in mailboxes:
+        (left,) = conn.execute(
+            "UPDATE mail_mailbox_thread SET emails = emails - 1 "
+            "WHERE account_id = ? AND thread_id = ? AND mailbox_id = ? RETURNING emails",
+            (account_id, thread_id, mailbox_id),
+        ).fetchone()
+        gone = left == 0
+        if gone:
+            conn.execute(
+                "DELETE FROM mail_mailbox_thread "
+                "WHERE account_id = ? AND thread_id = ? AND mailbox_id = ?",
+                (account_id, thread_id, mailbox_id),
+            )
+        conn.execute(
+            "UPDATE mail_counts SET total = total - 1, unread = unread - ?, "
+            "threads = threads - ?, unread_threads = unread_threads - ? "
+            "WHERE account_id = ? AND mailbox_id = ?",
+            (int(unread), int(gone), int(gone and thread_unread > 0), account_id, mailbox_id),
+        )
+    if unread:
+        if thread_unread == 1:
+            conn.execute(
+                "DELETE FROM mail_thread_unread WHERE account_id = ? AND thread_id = ?",
+                (account_id, thread_id),
+            )
+            _shift_unread_threads(conn, account_id, thread_id, -1)
+        else:
+            conn.execute(
+                "UPDATE mail_thread_unread SET unread = unread - 1 "
+                "WHERE account_id = ? AND thread_id = ?",
+                (account_id, thread_id),
+            )
+
+
+def _count(
+    conn: sqlite3.Connection, account_id: str, thread_id: str, unread: bool, mailboxes: list[str]
+) -> None:
+    if unread:
+        (thread_unread,) = conn.execute(
+            "INSERT INTO mail_thread_unread (account_id, thread_id, unread) VALUES (?, ?, 1) "
+            "ON CONFLICT (account_id, thread_id) DO UPDATE SET unread = unread + 1 "
+            "RETURNING unread",
+            (account_id, thread_id),
+        ).fetchone()
+        if thread_unread == 1:
+            _shift_unread_threads(conn, account_id, thread_id, 1)
+    else:
+        thread_unread = _thread_unread(conn, account_id, thread_id)
+    for mailbox_id in mailboxes:
+        (emails,) = conn.execute(
+            "INSERT INTO mail_mailbox_thread (account_id, thread_id, mailbox_id, emails) "
+            "VALUES (?, ?, ?, 1) ON CONFLICT (account_id, thread_id, mailbox_id) "
+            "DO UPDATE SET emails = emails + 1 RETURNING emails",
+            (account_id, thread_id, mailbox_id),
+        ).fetchone()
+        new = emails == 1
+        conn.execute(
+            "INSERT INTO mail_counts (account_id, mailbox_id) VALUES (?, ?) "
+            "ON CONFLICT (account_id, mailbox_id) DO NOTHING",
+            (account_id, mailbox_id),
+        )
+        conn.execute(
+            "UPDATE mail_counts SET total = total + 1, unread = unread + ?, "
+            "threads = threads + ?, unread_threads = unread_threads + ? "
+            "WHERE account_id = ? AND mailbox_id = ?",
+            (int(unread), int(new), int(new and thread_unread > 0), account_id, mailbox_id),
+        )
+
+
+def _in_list(values: list[str]) -> str:
+    return ",".join("?" * len(values))
+
+
+class SqliteMailIndex:
+    """``MailIndex`` answered from the side tables, on the store's reader connections."""
+
+    def __init__(self, store: SqliteDataStore) -> None:
+        self._store = store
+
+    async def query(
+        self, account_id: str, query: EmailQuery, offset: int = 0, limit: int | None = None
+    ) -> tuple[int, list[str]]:
+        sql, params = compile_query(account_id, query)
+        sql += " LIMIT ? OFFSET ?"
+        params += [-1 if limit is None else limit, offset]
+
+        def run(conn: sqlite3.Connection) -> tuple[int, list[str]]:
+            row = conn.execute(
+                "SELECT modseq FROM type_state WHERE account_id = ? AND type = ?",
+                (account_id, EMAIL),
+            ).fetchone()
+            return (row[0] if row else 0), [r[0] for r in conn.execute(sql, params)]
+
+        return await self._store.read(run)
+
+    async def count(self, account_id: str, query: EmailQuery) -> int:
+        sql, params = compile_query(account_id, query, ordered=False)
+        return await self._store.read(
+            lambda c: c.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0]
+        )
+
+    async def mailbox_counters(self, account_id: str) -> dict[str, dict[str, int]]:
+        rows = await self._store.read(
+            lambda c: c.execute(
+                "SELECT mailbox_id, total, unread, threads, unread_threads FROM mail_counts "
+                "WHERE account_id = ?",
+                (account_id,),
+            ).fetchall()
+        )
+        return {r[0]: dict(zip(COUNTERS, r[1:], strict=True)) for r in rows}
+
+    async def emails_in_mailbox(self, account_id: str, mailbox_id: str) -> list[str]:
+        rows = await self._store.read(
+            lambda c: c.execute(
+                "SELECT e.id FROM mail_mailbox m JOIN mail_email e ON e.rowid = m.email_rowid "
+                "WHERE m.account_id = ? AND m.mailbox_id = ?",
+                (account_id, mailbox_id),
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    async def thread_for(
+        self, account_id: str, message_ids: list[str], base_subject: str
+    ) -> str | None:
+        if not message_ids:
+            return None
+        row = await self._store.read(
+            lambda c: c.execute(
+                "SELECT thread_id FROM mail_msgid WHERE account_id = ? AND base_subject = ? "
+                f"AND msgid IN ({_in_list(message_ids)}) ORDER BY email_rowid LIMIT 1",
+                (account_id, base_subject, *message_ids),
+            ).fetchone()
+        )
+        return row[0] if row else None
+
+    async def thread_mates(self, account_id: str, email_ids: list[str]) -> set[str]:
+        mates: set[str] = set()
+        for start in range(0, len(email_ids), 500):
+            chunk = email_ids[start : start + 500]
+            rows = await self._store.read(
+                lambda c, chunk=chunk: c.execute(
+                    "SELECT m.id FROM mail_email m WHERE m.account_id = ? AND m.thread_id IN "
+                    "(SELECT e.thread_id FROM mail_email e WHERE e.account_id = ? "
+                    f"AND e.id IN ({_in_list(chunk)}))",
+                    (account_id, account_id, *chunk),
+                ).fetchall()
+            )
+            mates.update(r[0] for r in rows)
+        return mates
+
+    async def emails_with_blobs(self, account_id: str, blob_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(blob_ids), 500):
+            chunk = blob_ids[start : start + 500]
+            rows = await self._store.read(
+                lambda c, chunk=chunk: c.execute(
+                    "SELECT blob_id, id FROM mail_email WHERE account_id = ? "
+                    f"AND blob_id IN ({_in_list(chunk)})",
+                    (account_id, *chunk),
+                ).fetchall()
+            )
+            found.update(dict(rows))
+        return found
+
+    async def snippets(
+        self, account_id: str, filter_: dict[str, Any] | None, email_ids: list[str]
+    ) -> dict[str, Snippet]:
+        expression = fts.snippet_expression(filter_)
+        if expression is None or not email_ids:
+            return {}
+        sql = fts.SNIPPET_SQL.format(marks=_in_list(email_ids))
+        rows = await self._store.read(
+            lambda c: c.execute(sql, (expression, account_id, *email_ids)).fetchall()
+        )
+        return {
+            email_id: Snippet(
+                subject if subject and fts.MARK_START in subject else None,
+                body if body and fts.MARK_START in body else None,
+            )
+            for email_id, subject, body in rows
+        }
+
+
+class SqliteMailStore(SqliteDataStore):
+    """The SQLite data role with the mail index role on the same database."""
+
+    def __init__(self, path: Path, readers: int = 4) -> None:
+        super().__init__(path, readers, indexers=[EmailIndexer()])
+        self.mail = SqliteMailIndex(self)

@@ -1,0 +1,168 @@
+"""Email/query filter trees and comparators compiled to one SQL statement over the mail
+side tables (``sqlite_mail``) and the full-text table (``fts``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from . import fts
+from .mail import EmailQuery
+
+Params = list[Any]
+
+
+def epoch(date: str | None) -> int | None:
+    """Seconds since the epoch of a JMAP UTCDate or Date."""
+    if not date:
+        return None
+    try:
+        return int(datetime.fromisoformat(date.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
+
+
+_SORT_COLUMNS = {
+    "receivedAt": "e.received_at",
+    "sentAt": "e.sent_at",
+    "size": "e.size",
+    "from": "e.from_key",
+    "to": "e.to_key",
+    "subject": "e.subject_key",
+}
+
+_HAS_KEYWORD = (
+    "EXISTS (SELECT 1 FROM mail_keyword k WHERE k.email_rowid = e.rowid AND k.keyword = ?)"
+)
+_SOME_IN_THREAD = (
+    "EXISTS (SELECT 1 FROM mail_email t JOIN mail_keyword k ON k.email_rowid = t.rowid "
+    "AND k.keyword = ? WHERE t.account_id = e.account_id AND t.thread_id = e.thread_id)"
+)
+_ALL_IN_THREAD = (
+    "NOT EXISTS (SELECT 1 FROM mail_email t WHERE t.account_id = e.account_id "
+    "AND t.thread_id = e.thread_id AND NOT EXISTS (SELECT 1 FROM mail_keyword k "
+    "WHERE k.email_rowid = t.rowid AND k.keyword = ?))"
+)
+_KEYWORD_SQL = {
+    "hasKeyword": _HAS_KEYWORD,
+    "someInThreadHaveKeyword": _SOME_IN_THREAD,
+    "allInThreadHaveKeyword": _ALL_IN_THREAD,
+}
+_HEADER = (
+    "EXISTS (SELECT 1 FROM objects o, json_each(CAST(o.data AS TEXT), '$.headers') h "
+    "WHERE o.account_id = e.account_id AND o.type = 'Email' AND o.id = e.id "
+    "AND lower(json_extract(h.value, '$.name')) = ?"
+)
+
+
+def _condition(condition: dict[str, Any], params: Params) -> str:
+    """SQL for one FilterCondition: all its properties must hold (empty: true)."""
+    clauses: list[str] = []
+    for prop, value in condition.items():
+        if prop == "inMailbox":
+            clauses.append(
+                "EXISTS (SELECT 1 FROM mail_mailbox m WHERE m.email_rowid = e.rowid "
+                "AND m.mailbox_id = ?)"
+            )
+            params.append(value)
+        elif prop == "inMailboxOtherThan":
+            marks = ",".join("?" * len(value))
+            clauses.append(
+                "EXISTS (SELECT 1 FROM mail_mailbox m WHERE m.email_rowid = e.rowid "
+                f"AND m.mailbox_id NOT IN ({marks}))"
+            )
+            params.extend(value)
+        elif prop in ("before", "after"):
+            clauses.append("e.received_at < ?" if prop == "before" else "e.received_at >= ?")
+            params.append(epoch(value))
+        elif prop in ("minSize", "maxSize"):
+            clauses.append("e.size >= ?" if prop == "minSize" else "e.size < ?")
+            params.append(value)
+        elif prop == "hasAttachment":
+            clauses.append("e.has_attachment = ?")
+            params.append(int(value))
+        elif prop in ("hasKeyword", "notKeyword"):
+            clauses.append(_HAS_KEYWORD if prop == "hasKeyword" else f"NOT {_HAS_KEYWORD}")
+            params.append(value.lower())
+        elif prop == "someInThreadHaveKeyword":
+            clauses.append(_SOME_IN_THREAD)
+            params.append(value.lower())
+        elif prop == "noneInThreadHaveKeyword":
+            clauses.append(f"NOT {_SOME_IN_THREAD}")
+            params.append(value.lower())
+        elif prop == "allInThreadHaveKeyword":
+            clauses.append(_ALL_IN_THREAD)
+            params.append(value.lower())
+        elif prop in fts.FIELD_COLUMNS:
+            expression = fts.match_expression(prop, value)
+            if expression is not None:
+                clauses.append("e.rowid IN (SELECT rowid FROM mail_fts WHERE mail_fts MATCH ?)")
+                params.append(expression)
+        elif prop == "header":
+            sql = _HEADER
+            params.append(value[0].lower())
+            if len(value) > 1:
+                sql += " AND instr(lower(json_extract(h.value, '$.value')), ?) > 0"
+                params.append(value[1].lower())
+            clauses.append(sql + ")")
+        else:
+            raise ValueError(f"unknown filter property {prop!r}")
+    return "(" + " AND ".join(clauses) + ")" if clauses else "1"
+
+
+def _filter(node: dict[str, Any], params: Params) -> str:
+    operator = node.get("operator")
+    if operator is None:
+        return _condition(node, params)
+    parts = [_filter(child, params) for child in node["conditions"]]
+    if operator == "AND":
+        return "(" + " AND ".join(parts) + ")" if parts else "1"
+    if operator == "OR":
+        return "(" + " OR ".join(parts) + ")" if parts else "0"
+    return "NOT (" + " OR ".join(parts) + ")" if parts else "1"
+
+
+def _order(sort: list[dict[str, Any]], params: Params) -> list[tuple[str, bool]]:
+    """(SQL expression, ascending) per comparator, ending with a stable tie-break."""
+    terms: list[tuple[str, bool]] = []
+    for comparator in sort:
+        prop = comparator["property"]
+        if prop in _KEYWORD_SQL:
+            terms.append((_KEYWORD_SQL[prop], comparator.get("isAscending", True)))
+            params.append(comparator["keyword"].lower())
+        else:
+            terms.append((_SORT_COLUMNS[prop], comparator.get("isAscending", True)))
+    last_ascending = terms[-1][1] if terms else True
+    terms.append(("e.rowid", last_ascending))
+    return terms
+
+
+def _order_by(terms: list[tuple[str, bool]]) -> str:
+    return ", ".join(f"{sql} {'ASC' if asc else 'DESC'}" for sql, asc in terms)
+
+
+def compile_query(account_id: str, query: EmailQuery, ordered: bool = True) -> tuple[str, Params]:
+    """``SELECT id`` of the Emails matching the query, in query order unless ``ordered`` is
+    false (collapsing threads still keeps the first Email of each thread in sort order)."""
+    params: Params = []
+    order_params: Params = []
+    terms = _order(query.sort, order_params)
+    where = _filter(query.filter, params) if query.filter else "1"
+    base = f"FROM mail_email e WHERE e.account_id = ? AND {where}"
+    params = [account_id, *params]
+    if not query.collapse_threads:
+        if not ordered:
+            return f"SELECT e.id {base}", params
+        return f"SELECT e.id {base} ORDER BY {_order_by(terms)}", params + order_params
+    keys = ", ".join(f"{sql} AS k{n}" for n, (sql, _) in enumerate(terms))
+    ranked = (
+        f"SELECT e.id, {keys}, ROW_NUMBER() OVER (PARTITION BY e.thread_id "
+        f"ORDER BY {_order_by(terms)}) AS n {base}"
+    )
+    # Window ORDER BY repeats the keyword sorts' parameters.
+    all_params = order_params + order_params + params
+    outer_order = _order_by([(f"k{n}", asc) for n, (_, asc) in enumerate(terms)])
+    sql = f"SELECT id FROM ({ranked}) WHERE n = 1"
+    if ordered:
+        sql += f" ORDER BY {outer_order}"
+    return sql, all_params
