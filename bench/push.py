@@ -134,28 +134,38 @@ async def enable_push(ws: ClientConnection) -> None:
 
 
 async def latency(url_a: str, url_b: str, auth: str, changes: int) -> list[float]:
+    """Milliseconds from sending each /set to A until its StateChange arrived on B (stamped
+    by a reader that runs all along, so the HTTP response's own time does not count)."""
     async with httpx.AsyncClient(base_url=url_a, auth=(LOGIN, PASSWORD), timeout=10) as http:
         session = (await http.get("/.well-known/jmap")).json()
         account = session["primaryAccounts"]["urn:ietf:params:jmap:mail"]
         ws = await open_socket(url_b, auth)
         await enable_push(ws)
+        arrived: dict[str, float] = {}
+        new_arrival = asyncio.Event()
+
+        async def read() -> None:
+            async for raw in ws:
+                now = time.perf_counter()
+                state = json.loads(raw).get("changed", {}).get(account, {}).get("Mailbox")
+                if state:
+                    arrived[state] = now
+                    new_arrival.set()
+
+        reader = asyncio.create_task(read())
         samples = []
         for i in range(changes):
-            body = {
-                "using": USING,
-                "methodCalls": [
-                    ["Mailbox/set", {"accountId": account, "create": {"m": {"name": f"b{i}"}}}, "c"]
-                ],
-            }
+            create = {"accountId": account, "create": {"m": {"name": f"b{i}"}}}
+            body = {"using": USING, "methodCalls": [["Mailbox/set", create, "c"]]}
             start = time.perf_counter()
             response = await http.post("/jmap/api/", json=body)
             state = response.json()["methodResponses"][0][1]["newState"]
             async with asyncio.timeout(10):
-                while True:
-                    message = json.loads(await ws.recv())
-                    if message.get("changed", {}).get(account, {}).get("Mailbox") == state:
-                        break
-            samples.append((time.perf_counter() - start) * 1000)
+                while state not in arrived:
+                    new_arrival.clear()
+                    await new_arrival.wait()
+            samples.append((arrived[state] - start) * 1000)
+        reader.cancel()
         await ws.close()
     return samples
 
