@@ -7,14 +7,13 @@ from typing import Any
 
 import orjson
 
-from .capabilities import CORE, MAIL
+from .capabilities import CORE, MAIL, WEBSOCKET
 from .config import Config
 from .store.base import Account, Principal
 from .store.mail import SORT_PROPERTIES
 
 EMAIL_SORT_OPTIONS = list(SORT_PROPERTIES)
-#: RFC 8887; served by push/websocket.py at WEBSOCKET_PATH
-WEBSOCKET = "urn:ietf:params:jmap:websocket"
+#: RFC 8887; served by push/websocket.py
 WEBSOCKET_PATH = "/jmap/ws"
 
 

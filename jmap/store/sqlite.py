@@ -116,6 +116,9 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows are overwritten, not left in free pages: push URLs and keys are secrets
+    # that RFC 8620 §7.2 says to erase on destroy.
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 

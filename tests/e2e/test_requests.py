@@ -376,3 +376,10 @@ def test_i_json_duplicate_names_and_lone_surrogates_are_not_json(alice, body):
         "/jmap/api/", content=body, headers={"Content-Type": "application/json"}
     )
     problem_of(response, 400, "notJSON")
+
+
+def test_every_advertised_capability_may_be_used(alice):
+    advertised = list(alice.session["capabilities"])
+    assert "urn:ietf:params:jmap:websocket" in advertised
+    response = alice.request([["Core/echo", {"ok": True}, "0"]], using=advertised)
+    assert response.json()["methodResponses"] == [["Core/echo", {"ok": True}, "0"]]
