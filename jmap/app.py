@@ -18,14 +18,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from push.hub import PushHub, create_bus
 
 from .api import MethodRegistry, parse_request, run_request
-from .auth import Authenticator, FailureThrottle
+from .auth import CHALLENGE, QUERY_TOKEN, Authenticator, Credentials, FailureThrottle
 from .config import Config
 from .errors import RequestError
 from .observability import AccessLogMiddleware, Metrics
@@ -33,7 +33,7 @@ from .part_blobs import read_blob
 from .schema import schema_document, schema_names
 from .services import Services
 from .session import build_session
-from .store.base import Account, BlobTooLarge, Principal
+from .store.base import Account, BlobTooLarge
 from .store.factory import open_data_store
 from .store.files import FileBlobStore
 
@@ -133,40 +133,47 @@ class Server:
             await asyncio.sleep(3600)
 
     # -- authentication --
-    async def authenticate(self, request: Request) -> tuple[Principal, list[Account]] | Response:
+    async def authenticate(
+        self, conn: HTTPConnection, query_token: bool = False
+    ) -> Credentials | Response:
+        """The connection's credentials, or the problem response to refuse it with.
+
+        ``query_token``: also accept ``?access_token=`` (for browsers' WebSocket/EventSource).
+        """
         assert self.auth is not None and self.services is not None
-        client = request.client.host if request.client else "?"
+        client = conn.client.host if conn.client else "?"
         wait = self.throttle.retry_after(client)
         if wait:
             return problem(
                 429, "Too many failed logins; try again later.", headers={"Retry-After": str(wait)}
             )
-        header = request.headers.get("authorization")
-        principal = await self.auth.authenticate(header)
-        if principal is None:
-            if header:
+        authorization = conn.headers.get("authorization")
+        if not authorization and query_token and conn.query_params.get(QUERY_TOKEN):
+            authorization = f"Bearer {conn.query_params[QUERY_TOKEN]}"
+        principal = await self.auth.authenticate(authorization)
+        if principal is None or authorization is None:
+            if authorization:
                 self.throttle.failed(client)
                 self.metrics.auth_failures.inc()
-            return problem(
-                401,
-                "Authentication required.",
-                headers={"WWW-Authenticate": 'Basic realm="fulmar", Bearer realm="fulmar"'},
-            )
-        request.state.login = principal.login
-        return principal, await self.services.data.accounts_for(principal.id)
+            return problem(401, "Authentication required.", headers=CHALLENGE)
+        conn.scope.setdefault("state", {})["login"] = principal.login
+        accounts = await self.services.data.accounts_for(principal.id)
+        return Credentials(authorization, principal, accounts)
 
     # -- endpoints --
     async def session(self, request: Request) -> Response:
         auth = await self.authenticate(request)
         if isinstance(auth, Response):
             return auth
-        return json_response(build_session(self.config, *auth), headers=NO_CACHE)
+        return json_response(
+            build_session(self.config, auth.principal, auth.accounts), headers=NO_CACHE
+        )
 
     async def api(self, request: Request) -> Response:
         auth = await self.authenticate(request)
         if isinstance(auth, Response):
             return auth
-        principal, accounts = auth
+        principal, accounts = auth.principal, auth.accounts
         assert self.services is not None
         try:
             with self.api_slots.slot(principal.id):
@@ -224,7 +231,7 @@ class Server:
         auth = await self.authenticate(request)
         if isinstance(auth, Response):
             return auth
-        principal, accounts = auth
+        principal, accounts = auth.principal, auth.accounts
         assert self.services is not None
         account = _find_account(accounts, request.path_params["account_id"])
         if account is None:
@@ -260,7 +267,7 @@ class Server:
         auth = await self.authenticate(request)
         if isinstance(auth, Response):
             return auth
-        _, accounts = auth
+        accounts = auth.accounts
         assert self.services is not None
         account = _find_account(accounts, request.path_params["account_id"])
         blob_id = request.path_params["blob_id"]

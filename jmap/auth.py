@@ -9,15 +9,29 @@ import hashlib
 import secrets
 import time
 from collections import deque
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .store.base import DataStore, Principal
+from .store.base import Account, DataStore, Principal
 
 _hasher = PasswordHasher()
 
 TOKEN_PREFIX = "fmt_"
+#: Browsers cannot set an Authorization header on a WebSocket or an EventSource, so those two
+#: endpoints also take a Bearer token in this query parameter (RFC 6750 §2.3).
+QUERY_TOKEN = "access_token"
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="fulmar", Bearer realm="fulmar"'}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who a request or connection is, and the credentials to check again while it lasts."""
+
+    authorization: str
+    principal: Principal
+    accounts: list[Account]
 
 
 def hash_password(password: str) -> str:

@@ -1,68 +1,20 @@
-"""Authentication of push connections (WebSocket, EventSource).
+"""Authentication of long-lived push connections (WebSocket, EventSource).
 
-Like the HTTP API: an ``Authorization`` header (Basic or Bearer). Browsers cannot set that
-header on a ``WebSocket`` or an ``EventSource``, so these two endpoints also take a Bearer
-token in the ``access_token`` query parameter (RFC 6750 §2.3). The failure throttle of the API
-applies to both.
+They authenticate like the HTTP API (``Server.authenticate`` with ``query_token=True``, since
+browsers can only pass a token in the URL there). While they last, their credentials are
+checked again, and tokens in URLs are kept out of the logs.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from starlette.requests import HTTPConnection
-from starlette.responses import Response
-
-from jmap.store.base import Account, Principal
+from jmap.auth import Credentials
 
 if TYPE_CHECKING:
     from jmap.app import Server
-
-QUERY_PARAMETER = "access_token"
-CHALLENGE = {"WWW-Authenticate": 'Basic realm="fulmar", Bearer realm="fulmar"'}
-
-
-@dataclass
-class Credentials:
-    """Who a push connection is, and the credentials to check again while it lasts."""
-
-    authorization: str
-    principal: Principal
-    accounts: list[Account]
-
-
-def authorization_of(conn: HTTPConnection) -> str | None:
-    header = conn.headers.get("authorization")
-    if header:
-        return header
-    token = conn.query_params.get(QUERY_PARAMETER)
-    return f"Bearer {token}" if token else None
-
-
-async def authenticate(server: Server, conn: HTTPConnection) -> Credentials | Response:
-    """The connection's credentials, or the problem response to refuse it with."""
-    from jmap.app import problem
-
-    assert server.auth is not None and server.services is not None
-    client = conn.client.host if conn.client else "?"
-    wait = server.throttle.retry_after(client)
-    if wait:
-        return problem(
-            429, "Too many failed logins; try again later.", headers={"Retry-After": str(wait)}
-        )
-    authorization = authorization_of(conn)
-    principal = await server.auth.authenticate(authorization)
-    if principal is None or authorization is None:
-        if authorization:
-            server.throttle.failed(client)
-            server.metrics.auth_failures.inc()
-        return problem(401, "Authentication required.", headers=CHALLENGE)
-    conn.scope.setdefault("state", {})["login"] = principal.login
-    accounts = await server.services.data.accounts_for(principal.id)
-    return Credentials(authorization, principal, accounts)
 
 
 async def still_valid(server: Server, credentials: Credentials) -> bool:

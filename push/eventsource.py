@@ -18,7 +18,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from .auth import Credentials, authenticate, still_valid
+from jmap.auth import Credentials
+
+from .auth import still_valid
 from .feed import PushFeed
 from .state import PushView, decode_push_state
 
@@ -40,7 +42,7 @@ def parse_types(value: str) -> set[str] | None:
 async def eventsource(hub: PushHub, request: Request) -> Response:
     from jmap.app import problem
 
-    auth = await authenticate(hub.server, request)
+    auth = await hub.server.authenticate(request, query_token=True)
     if isinstance(auth, Response):
         return auth
     params = request.query_params

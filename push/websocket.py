@@ -23,10 +23,11 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from jmap.api import parse_request, run_request
+from jmap.auth import Credentials
 from jmap.errors import RequestError
 from jmap.session import build_session
 
-from .auth import Credentials, authenticate, still_valid
+from .auth import still_valid
 from .feed import PushFeed
 from .state import PushView, decode_push_state
 
@@ -46,7 +47,7 @@ async def websocket_endpoint(hub: PushHub, websocket: WebSocket) -> None:
     if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
         await _deny(websocket, problem(400, "The WebSocket subprotocol 'jmap' is required."))
         return
-    auth = await authenticate(hub.server, websocket)
+    auth = await hub.server.authenticate(websocket, query_token=True)
     if isinstance(auth, Response):
         await _deny(websocket, auth)
         return
