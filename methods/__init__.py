@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from jmap.api import MethodRegistry
-from push import subscriptions as push_subscription
 
-from . import blob, core, search_snippet
+from . import blob, core, push_subscription, search_snippet
 from .email import EmailType
 from .mailbox import MailboxType
 from .thread import ThreadType

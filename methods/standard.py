@@ -161,12 +161,7 @@ class DataType:
     async def method_set(self, inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
         account = inv.account(args.get("accountId"), write=True)
         self.schema.validate_arguments("set", args)
-        create = args.get("create") or {}
-        update = args.get("update") or {}
-        destroy = args.get("destroy") or []
-        limit = inv.services.config.limits.max_objects_in_set
-        if len(create) + len(update) + len(destroy) > limit:
-            raise MethodError("requestTooLarge", f"At most {limit} operations per /set.")
+        create, update, destroy = set_operations(inv, args)
         result = SetResult()
         ctx = SetContext(args=args)
         async with inv.services.write(account.id) as tx:
@@ -414,6 +409,19 @@ async def changes_since(
         return await inv.services.data.changes(account.id, type_name, since, args.get("maxChanges"))
     except CannotCalculateChanges:
         raise MethodError("cannotCalculateChanges", "That state is too old.") from None
+
+
+def set_operations(
+    inv: Invocation, args: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """The create, update and destroy of a (validated) /set, within maxObjectsInSet."""
+    create = args.get("create") or {}
+    update = args.get("update") or {}
+    destroy = args.get("destroy") or []
+    limit = inv.services.config.limits.max_objects_in_set
+    if len(create) + len(update) + len(destroy) > limit:
+        raise MethodError("requestTooLarge", f"At most {limit} operations per /set.")
+    return create, update, destroy
 
 
 def check_state(if_in_state: str | None, modseq: int) -> None:

@@ -23,7 +23,7 @@ from jmap.services import Services
 from .bus import StateMap
 from .ssrf import check_push_url
 from .state import HIDDEN_TYPES, state_change
-from .subscriptions import TYPE, is_active, is_expired
+from .subscription_records import TYPE, is_active, is_expired
 from .webpush import Outcome, WebPushSender
 
 log = logging.getLogger("fulmar.push.delivery")

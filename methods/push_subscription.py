@@ -1,14 +1,8 @@
 """PushSubscription/get and /set (RFC 8620 §7.2).
 
-A PushSubscription belongs to the principal, not to an account: it is stored as a
-``PushSubscription`` document in the principal's personal account (so it is sharded, backed up
-and removed with the principal like everything else) and never shown through any account.
-Besides the JMAP properties the document keeps ``_principal``, ``_code`` (the verification
-code the server sent) and ``_created``. A subscription is active once the client has set
-``verificationCode`` to ``_code``, until ``expires``.
-
-The methods only read and write documents; the verification POST and the pushes are sent by
-``push.delivery`` when it sees the write's state change on the bus.
+How a subscription is stored: ``push.subscription_records``. The methods only read and write
+documents; the verification POST and the pushes are sent by ``push.delivery`` when it sees
+the write's state change on the bus.
 """
 
 from __future__ import annotations
@@ -16,7 +10,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
-from datetime import datetime
 from typing import Any
 
 from jmap.api import Invocation, MethodRegistry
@@ -24,11 +17,12 @@ from jmap.errors import MethodError, SetError, invalid_properties
 from jmap.ids import is_id, utc_date
 from jmap.schema import type_schema
 from jmap.store.base import Account, Document, Transaction
+from push.ssrf import check_push_url
+from push.subscription_records import TYPE, is_expired, parse_date
+from push.webpush import check_keys
 
-from .ssrf import check_push_url
-from .webpush import check_keys
+from .standard import set_operations
 
-TYPE = "PushSubscription"
 PUBLIC = ("id", "deviceClientId", "verificationCode", "expires", "types")
 SECRET = frozenset({"url", "keys"})
 MUTABLE = frozenset({"verificationCode", "expires", "types"})
@@ -42,23 +36,6 @@ def personal_account(inv: Invocation) -> Account:
     if account is None:
         raise MethodError("forbidden", "This user has no account to keep subscriptions in.")
     return account
-
-
-def parse_date(value: str | None) -> float | None:
-    if value is None:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def is_active(doc: Document, now: float) -> bool:
-    """Verified and not expired: the only state in which pushes are sent."""
-    expires = parse_date(doc.get("expires"))
-    return doc.get("verificationCode") == doc.get("_code") and (expires is None or expires > now)
-
-
-def is_expired(doc: Document, now: float) -> bool:
-    expires = parse_date(doc.get("expires"))
-    return expires is not None and expires <= now
 
 
 def public_view(doc: Document) -> dict[str, Any]:
@@ -112,12 +89,7 @@ class PushSubscriptionMethods:
     # -- /set --
     async def set(self, inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
         self.schema.validate_arguments("set", args)
-        create = args.get("create") or {}
-        update = args.get("update") or {}
-        destroy = args.get("destroy") or []
-        limit = inv.services.config.limits.max_objects_in_set
-        if len(create) + len(update) + len(destroy) > limit:
-            raise MethodError("requestTooLarge", f"At most {limit} operations per /set.")
+        create, update, destroy = set_operations(inv, args)
         account = personal_account(inv)
         result: dict[str, dict[str, Any]] = {k: {} for k in ("created", "updated", "notCreated")}
         result.update(notUpdated={}, notDestroyed={})
