@@ -17,8 +17,8 @@ from .auth import hash_password, new_token
 from .config import Config, ConfigError, load_config
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
 from .store.base import ConflictError, DataStore, NotFoundError, StoreError
-from .store.files import FileBlobStore
 from .store.factory import open_data_store
+from .store.files import FileBlobStore
 
 T = TypeVar("T")
 

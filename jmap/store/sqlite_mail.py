@@ -13,6 +13,7 @@ Tables (every Email has one ``mail_email`` row; the others hang off its rowid):
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +95,18 @@ CREATE TABLE IF NOT EXISTS mail_thread_unread (
 EMAIL = "Email"
 
 
+def sort_key(text: str) -> str:
+    """Strings sort without regard to case or accents (``élodie`` next to ``eve``)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
 def address_key(addresses: list[dict[str, Any]] | None) -> str:
     """RFC 8621 §4.4.2 from/to sort key: name, else email, of the first address."""
     if not addresses:
         return ""
     first = addresses[0]
-    return (first.get("name") or first.get("email") or "").casefold()
+    return sort_key(first.get("name") or first.get("email") or "")
 
 
 def is_unread(doc: Document) -> bool:
@@ -148,7 +155,7 @@ class EmailIndexer:
             int(unread),
             address_key(doc.get("from")),
             address_key(doc.get("to")),
-            (doc.get("threadKeys") or {}).get("baseSubject", ""),
+            sort_key((doc.get("threadKeys") or {}).get("baseSubject", "")),
         )
         if row is None:
             rowid = conn.execute(
