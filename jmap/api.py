@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from .auth import Credentials
 from .capabilities import CORE, SUPPORTED
 from .errors import MethodError, RequestError
 from .pointer import PointerError, evaluate
@@ -35,6 +36,8 @@ class Invocation:
     accounts: dict[str, Account]
     using: frozenset[str]
     created_ids: dict[str, str]
+    #: names the credentials of the request (see ``Credentials.id``)
+    credential_id: str = ""
     name: str = ""
     call_id: str = ""
     capability: str = CORE
@@ -180,18 +183,18 @@ async def run_request(
     request: dict[str, Any],
     services: Services,
     registry: MethodRegistry,
-    principal: Principal,
-    accounts: list[Account],
+    credentials: Credentials,
     session_state: str,
 ) -> dict[str, Any]:
     """Run the method calls of a parsed Request and build the Response object."""
     given_ids = request.get("createdIds")
     invocation = Invocation(
         services=services,
-        principal=principal,
-        accounts={a.id: a for a in accounts},
+        principal=credentials.principal,
+        accounts={a.id: a for a in credentials.accounts},
         using=frozenset(request["using"]),
         created_ids=dict(given_ids or {}),
+        credential_id=credentials.id,
     )
     responses: list[tuple[str, dict[str, Any], str]] = []
     for name, args, call_id in request["methodCalls"]:

@@ -181,12 +181,7 @@ class Server:
                 request_obj = parse_request(body, self.config.limits.max_calls_in_request)
                 session = build_session(self.config, principal, accounts)
                 response = await run_request(
-                    request_obj,
-                    self.services,
-                    self.registry,
-                    principal,
-                    accounts,
-                    session["state"],
+                    request_obj, self.services, self.registry, auth, session["state"]
                 )
         except OverflowError:
             return request_error(

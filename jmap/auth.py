@@ -33,6 +33,24 @@ class Credentials:
     principal: Principal
     accounts: list[Account]
 
+    @property
+    def id(self) -> str:
+        """Names these credentials without revealing them (push subscriptions are tied to it)."""
+        scheme, _, value = self.authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            return TOKEN_CREDENTIAL + token_hash(value.strip())
+        return password_credential(self.principal)
+
+
+TOKEN_CREDENTIAL = "token:"
+PASSWORD_CREDENTIAL = "password:"
+
+
+def password_credential(principal: Principal) -> str:
+    """Changes when the password does, so a new password revokes what the old one made."""
+    digest = hashlib.sha256(principal.password_hash.encode()).hexdigest()[:32]
+    return PASSWORD_CREDENTIAL + digest
+
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
@@ -53,6 +71,19 @@ def new_token() -> tuple[str, str]:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def credential_valid(data: DataStore, principal_id: str, credential_id: str) -> bool:
+    """Do the credentials named by ``credential_id`` still let ``principal_id`` in?
+
+    False once a token expired or was revoked, or the password changed.
+    """
+    if credential_id.startswith(TOKEN_CREDENTIAL):
+        digest = credential_id.removeprefix(TOKEN_CREDENTIAL)
+        principal = await data.principal_for_token(digest, time.time())
+        return principal is not None and principal.id == principal_id
+    principal = await data.principal(principal_id)
+    return principal is not None and password_credential(principal) == credential_id
 
 
 class FailureThrottle:

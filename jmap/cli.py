@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .auth import hash_password, new_token
+from .auth import hash_password, new_token, token_hash
 from .config import Config, ConfigError, load_config
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
 from .store.base import ConflictError, DataStore, NotFoundError, StoreError
@@ -264,3 +264,50 @@ def token_create(
 
     _with_store(config, work)
     click.echo(value)
+
+
+@token.command("revoke")
+@click.argument("token_value", metavar="TOKEN")
+@data_dir_option
+@config_option
+def token_revoke(token_value: str, config_file: str | None, data_dir) -> None:
+    """Revoke a Bearer token (push subscriptions made with it go too)."""
+    config = _config(config_file=config_file, data_dir=data_dir)
+
+    async def work(data: DataStore) -> None:
+        if not await data.remove_token(token_hash(token_value.strip())):
+            raise NotFoundError("no such token")
+
+    _with_store(config, work)
+    click.echo("token revoked")
+
+
+@main.command("import")
+@click.argument("address")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@data_dir_option
+@config_option
+def import_mail(address: str, paths: tuple[Path, ...], config_file: str | None, data_dir) -> None:
+    """Import mbox files or Maildirs into ADDRESS's account (safe to re-run)."""
+    from rich.progress import Progress
+
+    from .importer import count, import_paths
+
+    config = _config(config_file=config_file, data_dir=data_dir)
+    blobs = FileBlobStore(config.blob_dir)
+    with Progress(transient=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("importing", total=count(list(paths)))
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        report = _with_store(
+            config,
+            lambda data: import_paths(data, blobs, check_address(address), list(paths), advance),
+        )
+    for failure in report.failed:
+        click.echo(f"skipped unreadable message: {failure}", err=True)
+    click.echo(
+        f"imported {report.imported}, already there {report.skipped}, "
+        f"unreadable {len(report.failed)}"
+    )

@@ -21,6 +21,7 @@ from push.ssrf import check_push_url
 from push.subscription_records import TYPE, is_expired, parse_date
 from push.webpush import check_keys
 
+from .patch import apply_patch
 from .standard import set_operations
 
 PUBLIC = ("id", "deviceClientId", "verificationCode", "expires", "types")
@@ -36,6 +37,13 @@ def personal_account(inv: Invocation) -> Account:
     if account is None:
         raise MethodError("forbidden", "This user has no account to keep subscriptions in.")
     return account
+
+
+def _made_with(doc: Document, inv: Invocation) -> bool:
+    """Subscriptions belong to the credentials that made them (RFC 8620 §7.2)."""
+    return doc.get("_principal") == inv.principal.id and doc.get("_credential") == (
+        inv.credential_id
+    )
 
 
 def public_view(doc: Document) -> dict[str, Any]:
@@ -78,7 +86,7 @@ class PushSubscriptionMethods:
         if ids is not None:
             ids = list(dict.fromkeys(inv.resolve_creation_id(i) or i for i in ids))
         _, docs = await inv.services.data.get(account.id, TYPE, ids)
-        mine = [d for d in docs if d.get("_principal") == inv.principal.id]
+        mine = [d for d in docs if _made_with(d, inv)]
         wanted = set(PUBLIC if properties is None else ["id", *properties])
         found = {d["id"] for d in mine}
         return {
@@ -160,7 +168,7 @@ class PushSubscriptionMethods:
         for doc in await tx.all(TYPE):
             if is_expired(doc, now):
                 await tx.destroy(TYPE, doc["id"])
-            elif doc.get("_principal") == inv.principal.id:
+            elif _made_with(doc, inv):
                 live.append(doc)
         if len(live) >= config.push_max_subscriptions:
             raise SetError("overQuota", f"At most {config.push_max_subscriptions} subscriptions.")
@@ -172,6 +180,7 @@ class PushSubscriptionMethods:
             "id": object_id,
             "expires": _clamp_expires(obj.get("expires"), config.push_subscription_max_days, now),
             "_principal": inv.principal.id,
+            "_credential": inv.credential_id,
             "_code": secrets.token_urlsafe(24),
             "_created": now,
         }
@@ -182,13 +191,11 @@ class PushSubscriptionMethods:
         if not is_id(object_id):
             return None
         doc = (await tx.get(TYPE, [object_id])).get(object_id)
-        return doc if doc is not None and doc.get("_principal") == inv.principal.id else None
+        return doc if doc is not None and _made_with(doc, inv) else None
 
     async def _update(
         self, inv: Invocation, tx: Transaction, key: str, patch: dict[str, Any]
     ) -> dict[str, Any] | None:
-        from methods.patch import apply_patch
-
         current = await self._mine(inv, tx, inv.resolve_creation_id(key))
         if current is None:
             raise SetError("notFound")

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from jmap.auth import credential_valid
 from jmap.config import Config
 from jmap.services import Services
 
@@ -104,7 +105,9 @@ class PushDelivery:
             for doc in docs:
                 if doc.get("_principal") != principal_id:
                     continue
-                if is_expired(doc, now):
+                if is_expired(doc, now) or not await credential_valid(
+                    data, principal_id, doc.get("_credential", "")
+                ):
                     await self._destroy(personal, doc["id"])
                     continue
                 if not is_active(doc, now):

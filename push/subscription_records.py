@@ -3,8 +3,9 @@
 A PushSubscription belongs to the principal, not to an account: it is stored as a
 ``PushSubscription`` document in the principal's personal account (so it is sharded, backed up
 and removed with the principal like everything else) and never shown through any account.
-Besides the JMAP properties the document keeps ``_principal``, ``_code`` (the verification
-code the server sent) and ``_created``. A subscription is active once the client has set
+Besides the JMAP properties the document keeps ``_principal``, ``_credential`` (which
+credentials made it: ``jmap.auth.Credentials.id``), ``_code`` (the verification code the
+server sent) and ``_created``. A subscription is active once the client has set
 ``verificationCode`` to ``_code``, until ``expires``.
 """
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -175,15 +176,11 @@ class Connection:
                     await self._close(POLICY_VIOLATION, "The credentials no longer work.")
                     return
                 accounts = await server.services.data.accounts_for(principal.id)
+                credentials = replace(self.auth, accounts=accounts)
                 request = parse_request(raw, self.hub.config.limits.max_calls_in_request)
                 session = build_session(self.hub.config, principal, accounts)
                 response = await run_request(
-                    request,
-                    server.services,
-                    server.registry,
-                    principal,
-                    accounts,
-                    session["state"],
+                    request, server.services, server.registry, credentials, session["state"]
                 )
         except OverflowError:
             error = RequestError(

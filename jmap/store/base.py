@@ -131,6 +131,9 @@ class DataStore(Protocol):
 
     async def principal_for_token(self, token_hash: str, now: float) -> Principal | None: ...
 
+    async def remove_token(self, token_hash: str) -> bool:
+        """Revoke a token; False if there was no such token."""
+
     # -- objects and state, per account --
     def transaction(self, account_id: str) -> AbstractAsyncContextManager[Transaction]: ...
 

@@ -371,6 +371,11 @@ class SqliteDataStore:
             )
         )
 
+    async def remove_token(self, token_hash: str) -> bool:
+        return await self._write(
+            lambda c: c.execute("DELETE FROM tokens WHERE hash = ?", (token_hash,)).rowcount > 0
+        )
+
     async def principal_for_token(self, token_hash: str, now: float) -> Principal | None:
         return await self._read(
             lambda c: self._principal(

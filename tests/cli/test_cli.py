@@ -205,6 +205,16 @@ def test_token_create(fulmar):
 
     fulmar.store(check)
 
+    assert "revoked" in fulmar.ok("token", "revoke", weekly)
+    assert "no such token" in fulmar.fails("token", "revoke", weekly)
+
+    async def revoked(data: DataStore):
+        now = time.time()
+        assert await data.principal_for_token(token_hash(weekly), now) is None
+        assert await data.principal_for_token(token_hash(forever), now) is not None
+
+    fulmar.store(revoked)
+
 
 def test_serve_configuration_errors(fulmar, tmp_path):
     for listen in ("nope", "127.0.0.1:99999", "127.0.0.1:"):

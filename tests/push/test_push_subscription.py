@@ -7,13 +7,15 @@ client's keys (made here, as a browser makes them) and checks the VAPID signatur
 from __future__ import annotations
 
 import json
+import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime
 
 import httpx
 import pytest
-from pushkit import PushKeys, Receiver
+from pushkit import FULMAR, PushKeys, Receiver
 from py_vapid import Vapid02
 
 CAROL = "carol@example.com"
@@ -186,3 +188,66 @@ def test_limits_on_subscriptions(push_server, receiver):
     ids = [c["id"] for c in result["created"].values()]
     client.ok("PushSubscription/set", {"destroy": ids})
     assert client.ok("PushSubscription/get", {})["list"] == []
+
+
+def test_subscriptions_belong_to_the_credentials_that_made_them(push_server, receiver):
+    """RFC 8620 §7.2: /get shows only the caller's credentials' subscriptions, and revoking
+    those credentials destroys them."""
+    node = push_server.node
+
+    def fulmar(*args: str) -> str:
+        return subprocess.run(
+            [FULMAR, *args, "--data-dir", str(node.data_dir)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    def bearer_call(token: str, name: str, args: dict) -> dict:
+        response = httpx.post(
+            node.url + "/jmap/api/",
+            json={"using": ["urn:ietf:params:jmap:core"], "methodCalls": [[name, args, "0"]]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        ((response_name, result, _),) = response.json()["methodResponses"]
+        assert response_name == name, result
+        return result
+
+    token, other_token = fulmar("token", "create", CAROL), fulmar("token", "create", CAROL)
+    created = bearer_call(
+        token,
+        "PushSubscription/set",
+        {"create": {"s": {"deviceClientId": "phone", "url": receiver.url("/cred")}}},
+    )["created"]["s"]
+    code = json.loads(receiver.next("/cred").body)["verificationCode"]
+    bearer_call(
+        token, "PushSubscription/set", {"update": {created["id"]: {"verificationCode": code}}}
+    )
+    mine = bearer_call(token, "PushSubscription/get", {"ids": None})["list"]
+    assert [s["id"] for s in mine] == [created["id"]]
+    # the same user with other credentials sees nothing, and cannot touch it
+    for listing in (
+        bearer_call(other_token, "PushSubscription/get", {"ids": [created["id"]]}),
+        node.client(CAROL).ok("PushSubscription/get", {"ids": [created["id"]]}),
+    ):
+        assert listing == {"list": [], "notFound": [created["id"]]}
+    refused = node.client(CAROL).ok("PushSubscription/set", {"destroy": [created["id"]]})
+    assert refused["notDestroyed"][created["id"]]["type"] == "notFound"
+
+    carol = node.client(CAROL)
+    carol.create_mailbox("Pushed while the token is good")
+    assert json.loads(receiver.next("/cred").body)["@type"] == "StateChange"
+
+    fulmar("token", "revoke", token)
+    carol.create_mailbox("After the token was revoked")
+    with pytest.raises(AssertionError, match="no push"):
+        receiver.next("/cred", timeout=2)
+    database = sqlite3.connect(node.data_dir / "fulmar.db")
+    try:
+        left = database.execute(
+            "SELECT COUNT(*) FROM objects WHERE type = 'PushSubscription' AND id = ?",
+            (created["id"],),
+        ).fetchone()[0]
+    finally:
+        database.close()
+    assert left == 0
