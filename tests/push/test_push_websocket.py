@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 
+import httpx
 import pytest
-from pushkit import CORE, PASSWORD, USING, WEBSOCKET, JmapSocket, basic
+from pushkit import CORE, PASSWORD, USING, WEBSOCKET, JmapSocket, Node, basic, provision
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
@@ -264,3 +267,52 @@ def test_connection_closes_when_the_credentials_lapse(push_server):
                 await data.close()
 
         run(restore())
+
+
+def test_max_concurrent_requests_is_shared_with_http(tmp_path):
+    """An HTTP request holding the user's only slot makes a WebSocket request a limit error."""
+    provision(tmp_path, (ALICE,))
+    config = tmp_path / "fulmar.toml"
+    config.write_text("[limits]\nmax_concurrent_requests = 1\n")
+    node = Node(tmp_path, config)
+    node.start()
+    release = threading.Event()
+    body = json.dumps({"using": USING, "methodCalls": [["Core/echo", {"held": 1}, "0"]]})
+
+    def trickle():
+        yield body[:10].encode()
+        release.wait(10)
+        yield body[10:].encode()
+
+    held: dict = {}
+
+    def hold() -> None:
+        held["response"] = httpx.post(
+            node.url + "/jmap/api/",
+            content=trickle(),
+            headers={"Authorization": basic(ALICE), "Content-Type": "application/json"},
+            timeout=20,
+        )
+
+    thread = threading.Thread(target=hold)
+    try:
+        thread.start()
+        time.sleep(0.5)  # the held request reaches the server and takes the slot
+
+        async def go():
+            async with await JmapSocket.open(node, ALICE) as ws:
+                error = await ws.request([["Core/echo", {}, "c"]], "limited")
+                assert error["@type"] == "RequestError"
+                assert error["type"] == ERR + "limit"
+                assert error["limit"] == "maxConcurrentRequests"
+                release.set()
+                thread.join(10)
+                response = await ws.request([["Core/echo", {"ok": 1}, "c"]], "after")
+                assert response["methodResponses"][0][1] == {"ok": 1}
+
+        run(go())
+    finally:
+        release.set()
+        thread.join(10)
+        node.stop()
+    assert held["response"].json()["methodResponses"] == [["Core/echo", {"held": 1}, "0"]]
