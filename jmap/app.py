@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
 import urllib.parse
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +26,7 @@ from .api import MethodRegistry, parse_request, run_request
 from .auth import CHALLENGE, QUERY_TOKEN, Authenticator, Credentials, FailureThrottle
 from .config import Config
 from .errors import RequestError
+from .limits import InFlight
 from .observability import AccessLogMiddleware, Metrics
 from .part_blobs import read_blob
 from .schema import schema_document, schema_names
@@ -60,26 +59,6 @@ def request_error(exc: RequestError) -> Response:
     return Response(orjson.dumps(exc.problem()), exc.status, media_type="application/problem+json")
 
 
-class Concurrency:
-    """Counts requests in flight per principal, to enforce the maxConcurrent* limits."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._active: Counter[str] = Counter()
-
-    @contextlib.contextmanager
-    def slot(self, key: str) -> Any:
-        if self._active[key] >= self.limit:
-            raise OverflowError
-        self._active[key] += 1
-        try:
-            yield
-        finally:
-            self._active[key] -= 1
-            if not self._active[key]:
-                del self._active[key]
-
-
 class Server:
     """Everything the endpoints share; built by ``create_app``."""
 
@@ -90,8 +69,8 @@ class Server:
         self.throttle = FailureThrottle(
             config.auth_failures_allowed, config.auth_failure_window_seconds
         )
-        self.api_slots = Concurrency(config.limits.max_concurrent_requests)
-        self.upload_slots = Concurrency(config.limits.max_concurrent_upload)
+        self.api_slots = InFlight(config.limits.max_concurrent_requests)
+        self.upload_slots = InFlight(config.limits.max_concurrent_upload)
         self.services: Services | None = None
         self.auth: Authenticator | None = None
         self.push = PushHub(self)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from jmap.config import Config
+from jmap.limits import InFlight
 from jmap.session import WEBSOCKET_PATH
 
 from .auth import redact_tokens_in_logs
@@ -42,37 +42,11 @@ async def create_bus(config: Config) -> Bus:
     return InProcessBus()
 
 
-class ConnectionCount:
-    """Open push connections (WebSocket + EventSource) per principal, on this node."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: Counter[str] = Counter()
-
-    def full(self, principal_id: str) -> bool:
-        return self._open[principal_id] >= self.limit
-
-    def acquire(self, principal_id: str) -> bool:
-        if self.full(principal_id):
-            return False
-        self._open[principal_id] += 1
-        return True
-
-    def release(self, principal_id: str) -> None:
-        self._open[principal_id] -= 1
-        if self._open[principal_id] <= 0:
-            del self._open[principal_id]
-
-    @property
-    def total(self) -> int:
-        return sum(self._open.values())
-
-
 class PushHub:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.config = server.config
-        self.connections = ConnectionCount(server.config.push_max_connections)
+        self.connections = InFlight(server.config.push_max_connections)
         redact_tokens_in_logs()
         self.vapid: VapidKey | None = None
         #: open EventSource streams, ended by ``drain`` when the server shuts down
