@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import socket
 import sys
@@ -30,6 +31,18 @@ data_dir_option = click.option(
 config_option = click.option(
     "--config", "config_file", type=click.Path(dir_okay=False), help="A TOML config file."
 )
+
+
+def with_config(command: Callable[..., T]) -> Callable[..., T]:
+    """Give a command ``--data-dir`` and ``--config``, and call it with the ``config``."""
+
+    @data_dir_option
+    @config_option
+    @functools.wraps(command)
+    def wrapper(*args: Any, config_file: str | None, data_dir: Path | None, **kwargs: Any) -> T:
+        return command(*args, config=_config(config_file=config_file, data_dir=data_dir), **kwargs)
+
+    return wrapper
 
 
 def _config(**overrides: Any) -> Config:
@@ -152,22 +165,18 @@ def _password(password: str | None, prompt: str) -> str:
 @account.command("add")
 @click.argument("address")
 @click.option("--password", help="The password (asked for when not given).")
-@data_dir_option
-@config_option
-def account_add(address: str, password: str | None, config_file: str | None, data_dir) -> None:
+@with_config
+def account_add(address: str, password: str | None, config: Config) -> None:
     """Create an account with the standard mailboxes."""
-    config = _config(config_file=config_file, data_dir=data_dir)
     password = _password(password, "Password")
     created = _with_store(config, lambda data: add_account(data, address, password))
     click.echo(f"created {check_address(address)} (account id {created.id})")
 
 
 @account.command("list")
-@data_dir_option
-@config_option
-def account_list(config_file: str | None, data_dir) -> None:
+@with_config
+def account_list(config: Config) -> None:
     """List accounts."""
-    config = _config(config_file=config_file, data_dir=data_dir)
 
     async def work(data: DataStore) -> list[tuple[str, str]]:
         rows = []
@@ -183,11 +192,9 @@ def account_list(config_file: str | None, data_dir) -> None:
 @account.command("passwd")
 @click.argument("address")
 @click.option("--password", help="The new password (asked for when not given).")
-@data_dir_option
-@config_option
-def account_passwd(address: str, password: str | None, config_file: str | None, data_dir) -> None:
+@with_config
+def account_passwd(address: str, password: str | None, config: Config) -> None:
     """Change an account's password."""
-    config = _config(config_file=config_file, data_dir=data_dir)
     password = _password(password, "New password")
     _with_store(
         config, lambda data: data.set_password(check_address(address), hash_password(password))
@@ -198,11 +205,9 @@ def account_passwd(address: str, password: str | None, config_file: str | None, 
 @account.command("remove")
 @click.argument("address")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@data_dir_option
-@config_option
-def account_remove(address: str, yes: bool, config_file: str | None, data_dir) -> None:
+@with_config
+def account_remove(address: str, yes: bool, config: Config) -> None:
     """Remove an account and all its data."""
-    config = _config(config_file=config_file, data_dir=data_dir)
     if not yes and sys.stdin.isatty():
         click.confirm(f"Remove {address} and all its mail?", abort=True)
     blobs = FileBlobStore(config.blob_dir)
@@ -214,13 +219,9 @@ def account_remove(address: str, yes: bool, config_file: str | None, data_dir) -
 @click.argument("owner")
 @click.option("--with", "grantee", required=True, help="Address of who gets access.")
 @click.option("--read-only", is_flag=True, help="Read access only.")
-@data_dir_option
-@config_option
-def account_share(
-    owner: str, grantee: str, read_only: bool, config_file: str | None, data_dir
-) -> None:
+@with_config
+def account_share(owner: str, grantee: str, read_only: bool, config: Config) -> None:
     """Let another user use OWNER's account."""
-    config = _config(config_file=config_file, data_dir=data_dir)
 
     async def work(data: DataStore) -> None:
         owner_p = await data.principal_by_login(check_address(owner))
@@ -246,13 +247,9 @@ def token() -> None:
 @click.argument("address")
 @click.option("--label", default="cli", help="A note on what the token is for.")
 @click.option("--days", type=click.IntRange(min=1), help="Expire after this many days.")
-@data_dir_option
-@config_option
-def token_create(
-    address: str, label: str, days: int | None, config_file: str | None, data_dir
-) -> None:
+@with_config
+def token_create(address: str, label: str, days: int | None, config: Config) -> None:
     """Print a new Bearer token for ADDRESS."""
-    config = _config(config_file=config_file, data_dir=data_dir)
     value, digest = new_token()
 
     async def work(data: DataStore) -> None:
@@ -268,11 +265,9 @@ def token_create(
 
 @token.command("revoke")
 @click.argument("token_value", metavar="TOKEN")
-@data_dir_option
-@config_option
-def token_revoke(token_value: str, config_file: str | None, data_dir) -> None:
+@with_config
+def token_revoke(token_value: str, config: Config) -> None:
     """Revoke a Bearer token (push subscriptions made with it go too)."""
-    config = _config(config_file=config_file, data_dir=data_dir)
 
     async def work(data: DataStore) -> None:
         if not await data.remove_token(token_hash(token_value.strip())):
