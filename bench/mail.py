@@ -1,0 +1,163 @@
+"""Mail figures: import rate of a generated mailbox, and latency of an inbox listing and a
+text search on it, over HTTP against a real server.
+
+    .venv/bin/python bench/mail.py --messages 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jmap.importer import import_paths
+from jmap.provision import add_account
+from jmap.store.factory import open_data_store
+from jmap.store.files import FileBlobStore
+from tests.conftest import free_port
+
+ADDRESS, PASSWORD = "bench@example.com", "bench-password"
+MAIL = "urn:ietf:params:jmap:mail"
+USING = ["urn:ietf:params:jmap:core", MAIL]
+LIST_PROPERTIES = ["threadId", "mailboxIds", "keywords", "from", "subject", "receivedAt",
+                   "preview", "hasAttachment", "size"]  # fmt: skip
+
+
+def generate(path: Path, count: int, seed: int = 1) -> None:
+    """An mbox of ``count`` messages: threads of 1-4, 500 senders, a 5,000-word vocabulary."""
+    rng = random.Random(seed)
+    words = [f"w{n}x{rng.randrange(10**6)}" for n in range(5000)]
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    with path.open("wb") as out:
+        n = 0
+        while n < count:
+            subject = " ".join(rng.choices(words, k=5))
+            root = None
+            for reply in range(min(rng.randint(1, 4), count - n)):
+                date = start + timedelta(minutes=n * 7)
+                message_id = f"m{n}@bench.example"
+                refs = f"In-Reply-To: <{root}>\nReferences: <{root}>\n" if root else ""
+                body = "\n".join(" ".join(rng.choices(words, k=12)) for _ in range(8))
+                out.write(
+                    (
+                        f"From bench {date.strftime('%a %b %d %H:%M:%S %Y')}\n"
+                        f"From: Sender {n % 500} <sender{n % 500}@example.org>\n"
+                        f"To: {ADDRESS}\nSubject: {'Re: ' if reply else ''}{subject}\n"
+                        f"Date: {format_datetime(date)}\nMessage-ID: <{message_id}>\n{refs}"
+                        f"MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{body}\n\n"
+                    ).encode()
+                )
+                root = root or message_id
+                n += 1
+
+
+async def import_mailbox(data_dir: Path, mbox: Path) -> tuple[int, float]:
+    data = open_data_store(data_dir / "fulmar.db")
+    await data.open()
+    try:
+        await add_account(data, ADDRESS, PASSWORD)
+        started = time.perf_counter()
+        report = await import_paths(data, FileBlobStore(data_dir / "blobs"), ADDRESS, [mbox])
+        return report.imported, time.perf_counter() - started
+    finally:
+        await data.close()
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"median {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+
+
+def measure(url: str, rounds: int, words: list[str]) -> tuple[list[float], list[float]]:
+    with httpx.Client(base_url=url, auth=(ADDRESS, PASSWORD), timeout=60) as http:
+        session = http.get("/.well-known/jmap").json()
+        account = session["primaryAccounts"][MAIL]
+
+        def call(calls: list) -> dict:
+            response = http.post("/jmap/api/", json={"using": USING, "methodCalls": calls})
+            response.raise_for_status()
+            return response.json()
+
+        boxes = call([["Mailbox/get", {"accountId": account, "ids": None}, "0"]])
+        inbox = next(
+            m["id"] for m in boxes["methodResponses"][0][1]["list"] if m["role"] == "inbox"
+        )
+
+        def listing(filter_: dict) -> float:
+            query = {
+                "accountId": account,
+                "filter": filter_,
+                "sort": [{"property": "receivedAt", "isAscending": False}],
+                "limit": 50,
+            }
+            get = {
+                "accountId": account,
+                "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+                "properties": LIST_PROPERTIES,
+            }
+            started = time.perf_counter()
+            result = call([["Email/query", query, "q"], ["Email/get", get, "g"]])
+            elapsed = time.perf_counter() - started
+            assert result["methodResponses"][1][0] == "Email/get", result
+            return elapsed
+
+        inbox_times = [listing({"inMailbox": inbox}) for _ in range(rounds)]
+        search_times = [
+            listing({"inMailbox": inbox, "text": words[n % len(words)]}) for n in range(rounds)
+        ]
+    return inbox_times, search_times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        mbox, data_dir = root / "inbox.mbox", root / "data"
+        data_dir.mkdir()
+        generate(mbox, args.messages)
+        imported, seconds = asyncio.run(import_mailbox(data_dir, mbox))
+        print(f"import: {imported} messages in {seconds:.1f} s = {imported / seconds:.0f} msg/s")
+        port = free_port()
+        fulmar = str(Path(sys.executable).parent / "fulmar")
+        server = subprocess.Popen(
+            [fulmar, "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    httpx.get(f"{url}/healthz", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            rng = random.Random(1)
+            words = [f"w{n}x{rng.randrange(10**6)}"[:6] for n in range(5000)]
+            inbox_times, search_times = measure(url, args.rounds, words[::50])
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+        print(f"inbox listing (query limit 50 + get by reference): {percentiles(inbox_times)}")
+        print(f"text search (prefix word, inbox, limit 50 + get): {percentiles(search_times)}")
+
+
+if __name__ == "__main__":
+    main()
