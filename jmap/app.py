@@ -26,6 +26,7 @@ from .api import MethodRegistry, parse_request, run_request
 from .auth import CHALLENGE, QUERY_TOKEN, Authenticator, Credentials, FailureThrottle
 from .config import Config
 from .errors import RequestError
+from .housekeeping import housekeeping
 from .limits import InFlight
 from .observability import AccessLogMiddleware, Metrics
 from .part_blobs import read_blob
@@ -39,8 +40,6 @@ from .store.files import FileBlobStore
 log = logging.getLogger("fulmar.app")
 
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?")
-#: an orphaned blob written again this recently may belong to an upload under way
-UPLOAD_RACE_SECONDS = 60
 NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate"}
 
 
@@ -84,7 +83,7 @@ class Server:
         self.services = Services(self.config, data, blobs, await create_bus(self.config))
         self.auth = Authenticator(data)
         await self.push.start()
-        self._tasks.append(asyncio.create_task(self._housekeeping()))
+        self._tasks.append(asyncio.create_task(housekeeping(self.services)))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -95,21 +94,6 @@ class Server:
             await self.services.bus.close()
             await self.services.blobs.close()
             await self.services.data.close()
-
-    async def _housekeeping(self) -> None:
-        """Expire unreferenced uploads and old change-log entries, now and then."""
-        assert self.services is not None
-        data, blobs = self.services.data, self.services.blobs
-        while True:
-            try:
-                started = time.time()
-                for blob_id in await data.expired_uploads(started):
-                    await blobs.delete(blob_id, written_before=started - UPLOAD_RACE_SECONDS)
-                retention = self.config.changes_retention_days * 86400
-                await data.prune_changes(time.time() - retention)
-            except Exception:
-                log.exception("housekeeping failed")
-            await asyncio.sleep(3600)
 
     # -- authentication --
     async def authenticate(

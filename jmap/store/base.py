@@ -167,6 +167,9 @@ class DataStore(Protocol):
 
     async def blob_visible(self, account_id: str, blob_id: str, now: float) -> bool: ...
 
+    async def blobs_held(self, blob_ids: list[str]) -> set[str]:
+        """Which of these blobs some account still holds (by an upload or an object)."""
+
     async def expired_uploads(self, now: float) -> list[str]:
         """Drop expired upload records; return blob ids that no record references any more."""
 
@@ -181,6 +184,9 @@ class BlobStore(Protocol):
         """Store a stream without holding it in memory; raise BlobTooLarge past max_size."""
 
     async def get(self, blob_id: str) -> bytes | None: ...
+
+    def written_before(self, when: float, batch: int = 1000) -> AsyncIterator[list[str]]:
+        """Every blob last written before ``when``, in batches (for the orphan sweep)."""
 
     async def size(self, blob_id: str) -> int | None: ...
 
@@ -202,3 +208,4 @@ class BlobTooLarge(StoreError):
 def is_blob_id(value: str) -> bool:
     """Blob ids are ``G`` followed by the 64 hex digits of the content's sha256."""
     return len(value) == 65 and value[0] == "G" and all(c in "0123456789abcdef" for c in value[1:])
+

@@ -95,6 +95,19 @@ class FileBlobStore:
         except FileNotFoundError:
             return None
 
+    async def written_before(self, when: float, batch: int = 1000) -> AsyncIterator[list[str]]:
+        found: list[str] = []
+        for directory in sorted(self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]")):
+            entries = await asyncio.to_thread(lambda d=directory: list(os.scandir(d)))
+            for entry in entries:
+                if is_blob_id("G" + entry.name) and entry.stat().st_mtime < when:
+                    found.append("G" + entry.name)
+            if len(found) >= batch:
+                yield found
+                found = []
+        if found:
+            yield found
+
     async def size(self, blob_id: str) -> int | None:
         if not is_blob_id(blob_id):
             return None

@@ -522,6 +522,9 @@ class SqliteDataStore:
 
         return await self._read(run)
 
+    async def blobs_held(self, blob_ids: list[str]) -> set[str]:
+        return await self._read(lambda c: {b for b in blob_ids if _blob_held(c, b)})
+
     async def expired_uploads(self, now: float) -> list[str]:
         def run(conn: sqlite3.Connection) -> list[str]:
             expired = [

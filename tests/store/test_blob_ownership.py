@@ -100,3 +100,20 @@ def test_blob_refs_follow_the_order_of_operations(run_data):
         assert await data.blob_visible(alice, Z, NOW)
 
     run_data(body)
+
+
+def test_blobs_held(run_data):
+    async def body(data: DataStore):
+        alice, bob = await two_accounts(data)
+        await data.add_upload(alice, X, 1, NOW + 10)
+        async with data.transaction(bob) as tx:
+            await tx.create("Email", {"id": "e1"})
+            await tx.add_blob_refs([(Y, "e1")])
+        assert await data.blobs_held([X, Y, Z]) == {X, Y}
+        assert await data.blobs_held([]) == set()
+        async with data.transaction(bob) as tx:
+            await tx.destroy("Email", "e1")
+            await tx.remove_blob_refs("e1")
+        assert await data.blobs_held([X, Y, Z]) == {X}
+
+    run_data(body)

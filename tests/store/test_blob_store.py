@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -154,8 +155,6 @@ def test_delete_spares_blobs_written_again_since(run_blobs):
     """Orphans are deleted only if nobody wrote the same bytes after the orphan search began."""
 
     async def body(blobs: BlobStore):
-        import time
-
         old = await blobs.put(b"orphan")
         await asyncio.sleep(0.05)
         search_began = time.time()
@@ -171,5 +170,24 @@ def test_delete_spares_blobs_written_again_since(run_blobs):
         # without a newer write it goes
         await blobs.delete(old, written_before=time.time() + 1)
         assert await blobs.get(old) is None
+
+    run_blobs(body)
+
+
+def test_written_before_lists_older_blobs_in_batches(run_blobs):
+    async def body(blobs: BlobStore):
+        old = [await blobs.put(f"old {i}".encode()) for i in range(5)]
+        await asyncio.sleep(0.05)
+        cutoff = time.time()
+        await asyncio.sleep(0.05)
+        new = await blobs.put(b"new")
+        batches = [batch async for batch in blobs.written_before(cutoff, batch=2)]
+        listed = [blob_id for batch in batches for blob_id in batch]
+        assert sorted(listed) == sorted(old) and new not in listed
+        assert len(batches) >= 2
+        # writing old bytes again makes them new
+        await blobs.put(b"old 0")
+        again = [b async for batch in blobs.written_before(cutoff) for b in batch]
+        assert old[0] not in again
 
     run_blobs(body)
