@@ -280,15 +280,13 @@ def token_revoke(token_value: str, config: Config) -> None:
 @main.command("import")
 @click.argument("address")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@data_dir_option
-@config_option
-def import_mail(address: str, paths: tuple[Path, ...], config_file: str | None, data_dir) -> None:
+@with_config
+def import_mail(address: str, paths: tuple[Path, ...], config: Config) -> None:
     """Import mbox files or Maildirs into ADDRESS's account (safe to re-run)."""
     from rich.progress import Progress
 
     from .importer import count, import_paths
 
-    config = _config(config_file=config_file, data_dir=data_dir)
     blobs = FileBlobStore(config.blob_dir)
     with Progress(transient=not sys.stderr.isatty()) as progress:
         task = progress.add_task("importing", total=count(list(paths)))

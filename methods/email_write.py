@@ -14,9 +14,8 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from jmap.store.base import Document, Transaction
+from jmap.store.base import INDEX_ONLY, Document, Transaction
 from jmap.store.mail import COUNTERS, MailIndex
-from jmap.store.sqlite import INDEX_ONLY
 
 EMAIL, THREAD, MAILBOX = "Email", "Thread", "Mailbox"
 EMAIL_DELIVERY = "EmailDelivery"

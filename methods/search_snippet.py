@@ -9,8 +9,7 @@ from typing import Any
 from jmap.api import Invocation, MethodRegistry
 from jmap.errors import MethodError
 from jmap.schema import type_schema
-from jmap.store.fts import MARK_END, MARK_START
-from jmap.store.mail import mail_index
+from jmap.store.mail import MARK_END, MARK_START, mail_index
 
 PREVIEW_OCTETS = 255
 

@@ -14,6 +14,10 @@ from typing import Any, Protocol
 
 Document = dict[str, Any]
 
+#: A document handed to a transaction may carry input for the backend's indexes under this
+#: key (e.g. full text); backends index it and never store it in the document.
+INDEX_ONLY = "_index"
+
 
 class StoreError(Exception):
     """A storage engine failed; the request answers serverFail or serverUnavailable."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from .mail import MARK_END, MARK_START
+
 COLUMNS = ("from_", "to_", "cc", "bcc", "subject", "body", "attachments")
 SUBJECT_COLUMN = COLUMNS.index("subject")
 BODY_COLUMN = COLUMNS.index("body")
@@ -33,7 +35,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS mail_fts USING fts5(
 """
 
 # Where snippet() marks a match; escaped to ``<mark>`` by the caller after HTML escaping.
-MARK_START, MARK_END = "\x01", "\x02"
 
 
 def write(conn: sqlite3.Connection, rowid: int, search: dict[str, str]) -> None:

@@ -40,9 +40,13 @@ class EmailQuery:
     collapse_threads: bool = False
 
 
+#: where a match starts and ends in a Snippet's text
+MARK_START, MARK_END = "\x01", "\x02"
+
+
 @dataclass(frozen=True)
 class Snippet:
-    """Highlighted subject and body text; ``\\x01``/``\\x02`` mark where matches start/end."""
+    """Highlighted subject and body text; ``MARK_START``/``MARK_END`` around each match."""
 
     subject: str | None
     preview: str | None

@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from .base import (
+    INDEX_ONLY,
     Account,
     CannotCalculateChanges,
     Changes,
@@ -139,10 +140,6 @@ class Indexer(Protocol):
     ) -> None: ...
 
     def drop_account(self, conn: sqlite3.Connection, account_id: str) -> None: ...
-
-
-#: key of a pending document's index-only input, stripped before the document is stored
-INDEX_ONLY = "_index"
 
 
 def _new_opaque_id(prefix: str) -> str:

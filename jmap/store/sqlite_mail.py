@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from . import fts
-from .base import Document
-from .mail import COUNTERS, EmailQuery, Snippet
-from .sqlite import INDEX_ONLY, SqliteDataStore
+from .base import INDEX_ONLY, Document
+from .mail import COUNTERS, MARK_START, EmailQuery, Snippet
+from .sqlite import SqliteDataStore
 from .sqlite_mail_query import compile_query, epoch
 
 SCHEMA_SQL = """
@@ -412,8 +412,8 @@ class SqliteMailIndex:
         )
         return {
             email_id: Snippet(
-                subject if subject and fts.MARK_START in subject else None,
-                body if body and fts.MARK_START in body else None,
+                subject if subject and MARK_START in subject else None,
+                body if body and MARK_START in body else None,
             )
             for email_id, subject, body in rows
         }
