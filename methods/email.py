@@ -15,7 +15,15 @@ from jmap.store.mail import KEYWORD_SORTS, EmailQuery, mail_index
 from . import email_import, email_set
 from .email_get import EMAIL_PROPERTIES, GET_DEFAULT, BodyOptions, check_properties, render_email
 from .email_rules import is_keyword
-from .standard import COLLATIONS, DEFAULT_COLLATION, DataType, query_changes_response, window
+from .email_write import CREATED_PROPERTIES
+from .standard import (
+    COLLATIONS,
+    DEFAULT_COLLATION,
+    DataType,
+    query_changes_response,
+    standard_copy,
+    window,
+)
 
 THREAD = "Thread"
 _THREAD_KEYWORD_CONDITIONS = (
@@ -174,4 +182,6 @@ class EmailType(DataType):
 
     async def method_copy(self, inv: Invocation, args: dict[str, Any]) -> list[Response]:
         self.schema.validate_arguments("copy", args)
-        return await email_import.email_copy(inv, args, self.method_set)
+        return await standard_copy(
+            inv, args, self.name, email_import.EmailCopier, self.method_set, CREATED_PROPERTIES
+        )

@@ -11,6 +11,8 @@ from typing import Any
 
 from jmap.errors import MethodError
 from jmap.message import (
+    DEFAULT_BODY_PROPERTIES,
+    PART_PROPERTIES,
     MessageReader,
     expand_parts,
     form_allowed,
@@ -46,34 +48,8 @@ BODY_PROPERTIES = (
 PARSE_DEFAULT = HEADER_PROPERTIES + BODY_PROPERTIES
 GET_DEFAULT = METADATA + PARSE_DEFAULT
 EMAIL_PROPERTIES = frozenset((*GET_DEFAULT, "headers", "bodyStructure"))
-PART_PROPERTIES = frozenset(
-    (
-        "partId",
-        "blobId",
-        "size",
-        "headers",
-        "name",
-        "type",
-        "charset",
-        "disposition",
-        "cid",
-        "language",
-        "location",
-        "subParts",
-    )
-)
-DEFAULT_BODY_PROPERTIES = (
-    "partId",
-    "blobId",
-    "size",
-    "name",
-    "type",
-    "charset",
-    "disposition",
-    "cid",
-    "language",
-    "location",
-)
+#: what ``bodyProperties`` may name, besides the ``header:*`` forms
+BODY_PROPERTIES_ALLOWED = PART_PROPERTIES | {"headers"}
 
 
 def check_properties(properties: list[str], known: frozenset[str], what: str) -> None:
@@ -103,7 +79,7 @@ class BodyOptions:
     def from_args(cls, args: dict[str, Any]) -> BodyOptions:
         body_properties = args.get("bodyProperties")
         if body_properties is not None:
-            check_properties(body_properties, PART_PROPERTIES, "body property")
+            check_properties(body_properties, BODY_PROPERTIES_ALLOWED, "body property")
         return cls(
             tuple(body_properties) if body_properties is not None else DEFAULT_BODY_PROPERTIES,
             bool(args.get("fetchTextBodyValues")),

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from jmap.api import Invocation, Response
+from jmap.api import Invocation
 from jmap.errors import MethodError, SetError, invalid_properties
 from jmap.ids import encode_state, utc_date
 from jmap.message import parse_message
 from jmap.part_blobs import read_blob, split_blob_id
-from jmap.store.base import Account, Transaction
+from jmap.store.base import Account, Document, Transaction
 from jmap.store.mail import mail_index
 
 from .email_get import PARSE_DEFAULT, BodyOptions, check_properties, render_email
 from .email_rules import check_keywords, check_mailboxes, check_received_at
-from .email_write import EMAIL, EmailWriter
-from .standard import SetResult, check_state, copy_accounts, copy_response
+from .email_write import CREATED_PROPERTIES, EMAIL, EmailWriter
+from .standard import SetResult, check_state, create_each
 
 IMPORT_PROPERTIES = frozenset(("blobId", "mailboxIds", "keywords", "receivedAt"))
 COPY_OVERRIDES = frozenset(("mailboxIds", "keywords", "receivedAt"))
@@ -65,7 +64,7 @@ async def _import_one(
     model = parse_message(octets)
     received_at = received_at or model["receivedAt"] or utc_date(time.time())
     doc = await writer.create(model, blob_id, mailbox_ids, keywords, received_at, delivered=True)
-    return {k: doc[k] for k in ("id", "blobId", "threadId", "size")}
+    return {k: doc[k] for k in CREATED_PROPERTIES}
 
 
 async def email_import(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
@@ -79,13 +78,9 @@ async def email_import(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
         old = await tx.modseq(EMAIL)
         check_state(args.get("ifInState"), old)
         writer = EmailWriter(tx, mail_index(inv.services.data))
-        for creation_id, item in emails.items():
-            try:
-                result.created[creation_id] = await _import_one(inv, account, tx, writer, item)
-            except SetError as exc:
-                result.not_created[creation_id] = exc.as_dict()
-                continue
-            inv.created_ids[creation_id] = result.created[creation_id]["id"]
+        await create_each(
+            inv, emails, lambda item: _import_one(inv, account, tx, writer, item), result
+        )
         await writer.finish()
     return {
         "accountId": account.id,
@@ -133,60 +128,27 @@ async def email_parse(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-SetMethod = Callable[[Invocation, dict[str, Any]], Awaitable[dict[str, Any]]]
+class EmailCopier:
+    """Copies share the message blob; threads and mailboxes are the target account's."""
 
+    def __init__(self, inv: Invocation, tx: Transaction) -> None:
+        self.inv = inv
+        self.tx = tx
+        self.writer = EmailWriter(tx, mail_index(inv.services.data))
 
-async def email_copy(inv: Invocation, args: dict[str, Any], email_set: SetMethod) -> list[Response]:
-    """Copy Emails between accounts: the message blob is shared, threads are the target's."""
-    from_account, account = copy_accounts(inv, args)
-    create = args["create"]
-    limit = inv.services.config.limits.max_objects_in_set
-    if len(create) > limit:
-        raise MethodError("requestTooLarge", f"At most {limit} copies per /copy.")
-    data, blobs = inv.services.data, inv.services.blobs
-    from_modseq, sources = await data.get(
-        from_account.id, EMAIL, [o.get("id") for o in create.values()]
-    )
-    check_state(args.get("ifFromInState"), from_modseq)
-    by_id = {d["id"]: d for d in sources}
-    result = SetResult()
-    async with inv.services.write(account.id) as tx:
-        old = await tx.modseq(EMAIL)
-        check_state(args.get("ifInState"), old)
-        writer = EmailWriter(tx, mail_index(data))
-        for creation_id, obj in create.items():
-            try:
-                source = by_id.get(obj.get("id"))
-                if source is None:
-                    raise SetError("notFound", "No such Email in the source account.")
-                unknown = sorted(set(obj) - COPY_OVERRIDES - {"id"})
-                if unknown:
-                    raise invalid_properties(unknown, "Only mailboxIds, keywords, receivedAt.")
-                mailbox_ids = await check_mailboxes(inv, tx, obj.get("mailboxIds"))
-                keywords = check_keywords(obj.get("keywords", source["keywords"]))
-                received_at = check_received_at(obj.get("receivedAt")) or source["receivedAt"]
-                octets = await blobs.get(source["blobId"])
-                if octets is None:
-                    raise SetError("notFound", "The message is gone from the blob store.")
-                doc = await writer.create(
-                    parse_message(octets), source["blobId"], mailbox_ids, keywords, received_at
-                )
-            except SetError as exc:
-                result.not_created[creation_id] = exc.as_dict()
-                continue
-            inv.created_ids[creation_id] = doc["id"]
-            result.created[creation_id] = {k: doc[k] for k in ("id", "blobId", "threadId", "size")}
-        await writer.finish()
-    new = tx.changed_types.get(EMAIL, old)
-    responses: list[Response] = [(inv.name, copy_response(from_account, account, old, new, result))]
-    if args.get("onSuccessDestroyOriginal") and result.created:
-        set_args = {
-            "accountId": from_account.id,
-            "destroy": [create[c]["id"] for c in result.created],
-            "ifInState": args.get("destroyFromIfInState"),
-        }
-        try:
-            responses.append(("Email/set", await email_set(inv, set_args)))
-        except MethodError as exc:
-            responses.append(("error", exc.arguments()))
-    return responses
+    async def copy(self, source: Document, overrides: dict[str, Any]) -> Document:
+        unknown = sorted(set(overrides) - COPY_OVERRIDES)
+        if unknown:
+            raise invalid_properties(unknown, "Only mailboxIds, keywords, receivedAt.")
+        mailbox_ids = await check_mailboxes(self.inv, self.tx, overrides.get("mailboxIds"))
+        keywords = check_keywords(overrides.get("keywords", source["keywords"]))
+        received_at = check_received_at(overrides.get("receivedAt")) or source["receivedAt"]
+        octets = await self.inv.services.blobs.get(source["blobId"])
+        if octets is None:
+            raise SetError("notFound", "The message is gone from the blob store.")
+        return await self.writer.create(
+            parse_message(octets), source["blobId"], mailbox_ids, keywords, received_at
+        )
+
+    async def finish(self) -> None:
+        await self.writer.finish()

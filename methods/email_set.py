@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from jmap.api import Invocation
-from jmap.errors import MethodError, SetError, invalid_properties
+from jmap.errors import SetError, invalid_properties
 from jmap.ids import encode_state, is_id, utc_date
 from jmap.message import BlobNotFoundError, EmailCreateError, build_message, parse_message
 from jmap.part_blobs import read_blob
@@ -16,9 +16,9 @@ from jmap.store.base import Account, Document, Transaction
 from jmap.store.mail import mail_index
 
 from .email_rules import check_keywords, check_mailboxes, check_received_at
-from .email_write import EMAIL, EmailWriter
+from .email_write import CREATED_PROPERTIES, EMAIL, EmailWriter
 from .patch import apply_patch
-from .standard import SetResult, check_state
+from .standard import SetResult, check_state, create_each, set_operations
 
 MUTABLE = frozenset(("mailboxIds", "keywords"))
 
@@ -61,7 +61,7 @@ async def _create(
     doc = await writer.create(
         parse_message(raw), blob_id, mailbox_ids, keywords, received_at or utc_date(time.time())
     )
-    return {k: doc[k] for k in ("id", "blobId", "threadId", "size")}
+    return {k: doc[k] for k in CREATED_PROPERTIES}
 
 
 def _domain(inv: Invocation) -> str:
@@ -117,33 +117,20 @@ async def _current(tx: Transaction, email_id: str | None) -> Document | None:
 
 async def email_set(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
     account = inv.account(args.get("accountId"), write=True)
-    create = args.get("create") or {}
-    update = args.get("update") or {}
-    destroy = args.get("destroy") or []
-    limit = inv.services.config.limits.max_objects_in_set
-    if len(create) + len(update) + len(destroy) > limit:
-        raise MethodError("requestTooLarge", f"At most {limit} operations per /set.")
+    create, update, destroy = set_operations(inv, args)
     result = SetResult()
     async with inv.services.write(account.id) as tx:
         old = await tx.modseq(EMAIL)
         check_state(args.get("ifInState"), old)
         writer = EmailWriter(tx, mail_index(inv.services.data))
         destroying = {inv.resolve_creation_id(d) for d in destroy}
-        for creation_id, obj in create.items():
-            try:
-                result.created[creation_id] = await _create(inv, account, tx, writer, obj)
-            except SetError as exc:
-                result.not_created[creation_id] = exc.as_dict()
-                continue
-            inv.created_ids[creation_id] = result.created[creation_id]["id"]
+        await create_each(inv, create, lambda obj: _create(inv, account, tx, writer, obj), result)
         for key, patch in update.items():
             email_id = inv.resolve_creation_id(key)
             try:
                 if email_id in destroying:
                     raise SetError("willDestroy")
-                current = (
-                    (await tx.get(EMAIL, [email_id])).get(email_id) if is_id(email_id) else None
-                )
+                current = await _current(tx, email_id)
                 if current is None:
                     raise SetError("notFound")
                 await _update(inv, tx, writer, current, patch)

@@ -19,6 +19,8 @@ from jmap.store.mail import COUNTERS, MailIndex
 
 EMAIL, THREAD, MAILBOX = "Email", "Thread", "Mailbox"
 EMAIL_DELIVERY = "EmailDelivery"
+#: what /set create, /import and /copy report of a new Email (RFC 8621 §4.6)
+CREATED_PROPERTIES = ("id", "blobId", "threadId", "size")
 
 
 class EmailWriter:

@@ -9,10 +9,10 @@ properties, referential rules, filters). /get, /changes, /set, /copy, /query and
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, cmp_to_key
-from typing import Any
+from typing import Any, Protocol
 
 from jmap.api import Invocation, MethodRegistry, Response
 from jmap.errors import MethodError, SetError, invalid_properties
@@ -424,6 +424,26 @@ def set_operations(
     return create, update, destroy
 
 
+async def create_each(
+    inv: Invocation,
+    items: dict[str, Any],
+    create_one: Callable[[Any], Awaitable[dict[str, Any]]],
+    result: SetResult,
+) -> None:
+    """Create each item on its own: a SetError refuses that item only (RFC 8620 §5.3).
+
+    ``create_one`` returns what the response says of the new object, ``id`` included.
+    """
+    for creation_id, item in items.items():
+        try:
+            created = await create_one(item)
+        except SetError as exc:
+            result.not_created[creation_id] = exc.as_dict()
+            continue
+        result.created[creation_id] = created
+        inv.created_ids[creation_id] = created["id"]
+
+
 def check_state(if_in_state: str | None, modseq: int) -> None:
     if if_in_state is not None and decode_state(if_in_state) != modseq:
         raise MethodError("stateMismatch", "ifInState does not match the current state.")
@@ -508,81 +528,82 @@ def _comparison(comparators: list[dict[str, Any]]):
     return compare
 
 
-def copy_response(
-    from_account: Account, account: Account, old: int, new: int, result: SetResult
-) -> dict[str, Any]:
-    return {
-        "fromAccountId": from_account.id,
-        "accountId": account.id,
-        "oldState": encode_state(old),
-        "newState": encode_state(new),
-        "created": result.created or None,
-        "notCreated": result.not_created or None,
-    }
+class Copier(Protocol):
+    """Makes the copies of one /copy call inside its transaction (RFC 8620 §5.4)."""
+
+    async def copy(self, source: Document, overrides: dict[str, Any]) -> Document:
+        """Create the copy of ``source`` with the given properties; SetError to refuse."""
+
+    async def finish(self) -> None:
+        """Called once after the last copy, before the transaction commits."""
 
 
-def copy_accounts(inv: Invocation, args: dict[str, Any]) -> tuple[Account, Account]:
-    """The two accounts of a /copy (RFC 8620 §5.4), with the errors the RFC names."""
+SetMethod = Callable[[Invocation, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def standard_copy(
+    inv: Invocation,
+    args: dict[str, Any],
+    type_name: str,
+    make_copier: Callable[[Invocation, Transaction], Copier],
+    set_method: SetMethod,
+    created_properties: tuple[str, ...] = ("id",),
+) -> list[Response]:
+    """Foo/copy for any type: accounts, states, per-record atomicity, and the implicit
+    Foo/set that destroys the originals when ``onSuccessDestroyOriginal`` is set."""
     from_id = args.get("fromAccountId")
     if from_id == args.get("accountId"):
         raise MethodError("invalidArguments", "fromAccountId and accountId must differ.")
     from_account = inv.accounts.get(from_id) if isinstance(from_id, str) else None
     if from_account is None:
         raise MethodError("fromAccountNotFound")
-    return from_account, inv.account(args.get("accountId"), write=True)
+    account = inv.account(args.get("accountId"), write=True)
+    create = args["create"]
+    limit = inv.services.config.limits.max_objects_in_set
+    if len(create) > limit:
+        raise MethodError("requestTooLarge", f"At most {limit} copies per /copy.")
+    from_modseq, sources = await inv.services.data.get(
+        from_account.id, type_name, [o.get("id") for o in create.values()]
+    )
+    check_state(args.get("ifFromInState"), from_modseq)
+    by_id = {d["id"]: d for d in sources}
+    result = SetResult()
+    async with inv.services.write(account.id) as tx:
+        old = await tx.modseq(type_name)
+        check_state(args.get("ifInState"), old)
+        copier = make_copier(inv, tx)
 
+        async def copy_one(obj: dict[str, Any]) -> dict[str, Any]:
+            source = by_id.get(obj.get("id"))
+            if source is None:
+                raise SetError("notFound", "No such record in the source account.")
+            doc = await copier.copy(source, {k: v for k, v in obj.items() if k != "id"})
+            return {k: doc[k] for k in created_properties}
 
-class CopyableType(DataType):
-    """A data type with a /copy method: subclasses say how one record is copied."""
-
-    async def copy_record(
-        self, inv: Invocation, tx: Transaction, source: Document, overrides: dict[str, Any]
-    ) -> Document:
-        """The new document for a copy of ``source`` (id assigned); raise SetError to refuse."""
-        raise SetError("forbidden", "This type cannot be copied.")
-
-    async def method_copy(self, inv: Invocation, args: dict[str, Any]) -> list[Response]:
-        from_account, account = copy_accounts(inv, args)
-        self.schema.validate_arguments("copy", args)
-        create = args["create"]
-        limit = inv.services.config.limits.max_objects_in_set
-        if len(create) > limit:
-            raise MethodError("requestTooLarge", f"At most {limit} copies per /copy.")
-        from_modseq, sources = await inv.services.data.get(
-            from_account.id, self.name, [o.get("id") for o in create.values()]
+        await create_each(inv, create, copy_one, result)
+        await copier.finish()
+    new = tx.changed_types.get(type_name, old)
+    responses: list[Response] = [
+        (
+            inv.name,
+            {
+                "fromAccountId": from_account.id,
+                "accountId": account.id,
+                "oldState": encode_state(old),
+                "newState": encode_state(new),
+                "created": result.created or None,
+                "notCreated": result.not_created or None,
+            },
         )
-        check_state(args.get("ifFromInState"), from_modseq)
-        by_id = {d["id"]: d for d in sources}
-        result = SetResult()
-        async with inv.services.write(account.id) as tx:
-            old = await tx.modseq(self.name)
-            check_state(args.get("ifInState"), old)
-            for creation_id, obj in create.items():
-                try:
-                    source = by_id.get(obj.get("id"))
-                    if source is None:
-                        raise SetError("notFound", "No such record in the source account.")
-                    overrides = {k: v for k, v in obj.items() if k != "id"}
-                    doc = await self.copy_record(inv, tx, source, overrides)
-                    await tx.create(self.name, doc)
-                except SetError as exc:
-                    result.not_created[creation_id] = exc.as_dict()
-                    continue
-                inv.created_ids[creation_id] = doc["id"]
-                result.created[creation_id] = {"id": doc["id"]}
-        new = tx.changed_types.get(self.name, old)
-        responses: list[Response] = [
-            (inv.name, copy_response(from_account, account, old, new, result))
-        ]
-        if args.get("onSuccessDestroyOriginal") and result.created:
-            copied = [create[c]["id"] for c in result.created]
-            set_args = {
-                "accountId": from_account.id,
-                "destroy": copied,
-                "ifInState": args.get("destroyFromIfInState"),
-            }
-            try:
-                responses.append((f"{self.name}/set", await self.method_set(inv, set_args)))
-            except MethodError as exc:
-                responses.append(("error", exc.arguments()))
-        return responses
+    ]
+    if args.get("onSuccessDestroyOriginal") and result.created:
+        set_args = {
+            "accountId": from_account.id,
+            "destroy": [create[c]["id"] for c in result.created],
+            "ifInState": args.get("destroyFromIfInState"),
+        }
+        try:
+            responses.append((f"{type_name}/set", await set_method(inv, set_args)))
+        except MethodError as exc:
+            responses.append(("error", exc.arguments()))
+    return responses

@@ -33,7 +33,13 @@ Entry points
     Email/set create: JMAP create properties -> RFC 5322 octets.
 """
 
-from .builder import BlobNotFoundError, EmailCreateError, build_message
+from .builder import (
+    DEFAULT_BODY_PROPERTIES,
+    PART_PROPERTIES,
+    BlobNotFoundError,
+    EmailCreateError,
+    build_message,
+)
 from .headers import (
     FORMS,
     form_allowed,
@@ -46,7 +52,9 @@ from .thread_keys import base_subject
 from .values import MessageReader, get_body_value, part_bytes, truncate_utf8
 
 __all__ = [
+    "DEFAULT_BODY_PROPERTIES",
     "FORMS",
+    "PART_PROPERTIES",
     "BlobNotFoundError",
     "EmailCreateError",
     "MessageReader",

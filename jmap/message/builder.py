@@ -27,21 +27,21 @@ _MSGID_PROPS = {"messageId": "Message-ID", "inReplyTo": "In-Reply-To", "referenc
 _METADATA = frozenset(("mailboxIds", "keywords", "receivedAt"))
 _SERVER_SET = frozenset(("id", "blobId", "threadId", "size", "hasAttachment", "preview"))
 _BODY_PROPS = frozenset(("bodyStructure", "bodyValues", "textBody", "htmlBody", "attachments"))
-_PART_PROPS = frozenset(
-    (
-        "partId",
-        "blobId",
-        "size",
-        "name",
-        "type",
-        "charset",
-        "disposition",
-        "cid",
-        "language",
-        "location",
-        "subParts",
-    )
+#: RFC 8621 §4.1.4: EmailBodyPart properties Email/get returns by default ("bodyProperties")
+DEFAULT_BODY_PROPERTIES = (
+    "partId",
+    "blobId",
+    "size",
+    "name",
+    "type",
+    "charset",
+    "disposition",
+    "cid",
+    "language",
+    "location",
 )
+#: every EmailBodyPart property but ``headers`` and the ``header:*`` forms
+PART_PROPERTIES = frozenset((*DEFAULT_BODY_PROPERTIES, "subParts"))
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 
 
