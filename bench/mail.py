@@ -1,5 +1,5 @@
-"""Mail figures: import rate of a generated mailbox, and latency of an inbox listing and a
-text search on it, over HTTP against a real server.
+"""Mail figures: import rate of a generated mailbox, and latency of an inbox listing, a
+text search and header searches on it, over HTTP against a real server.
 
     .venv/bin/python bench/mail.py --messages 100000
 """
@@ -81,7 +81,7 @@ def percentiles(samples: list[float]) -> str:
     return f"median {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
 
 
-def measure(url: str, rounds: int, words: list[str]) -> tuple[list[float], list[float]]:
+def measure(url: str, rounds: int, words: list[str]) -> dict[str, list[float]]:
     with httpx.Client(base_url=url, auth=(ADDRESS, PASSWORD), timeout=60) as http:
         session = http.get("/.well-known/jmap").json()
         account = session["primaryAccounts"][MAIL]
@@ -114,11 +114,20 @@ def measure(url: str, rounds: int, words: list[str]) -> tuple[list[float], list[
             assert result["methodResponses"][1][0] == "Email/get", result
             return elapsed
 
-        inbox_times = [listing({"inMailbox": inbox}) for _ in range(rounds)]
-        search_times = [
-            listing({"inMailbox": inbox, "text": words[n % len(words)]}) for n in range(rounds)
-        ]
-    return inbox_times, search_times
+        return {
+            "inbox listing (query limit 50 + get by reference)": [
+                listing({"inMailbox": inbox}) for _ in range(rounds)
+            ],
+            "text search (prefix word, inbox, limit 50 + get)": [
+                listing({"inMailbox": inbox, "text": words[n % len(words)]}) for n in range(rounds)
+            ],
+            "header text (From contains one sender's address, limit 50 + get)": [
+                listing({"header": ["From", f"sender{n % 500}@example.org"]}) for n in range(rounds)
+            ],
+            "header presence (In-Reply-To, inbox, limit 50 + get)": [
+                listing({"inMailbox": inbox, "header": ["In-Reply-To"]}) for _ in range(rounds)
+            ],
+        }
 
 
 def main() -> None:
@@ -151,12 +160,12 @@ def main() -> None:
                     time.sleep(0.1)
             rng = random.Random(1)
             words = [f"w{n}x{rng.randrange(10**6)}"[:6] for n in range(5000)]
-            inbox_times, search_times = measure(url, args.rounds, words[::50])
+            figures = measure(url, args.rounds, words[::50])
         finally:
             server.terminate()
             server.wait(timeout=15)
-        print(f"inbox listing (query limit 50 + get by reference): {percentiles(inbox_times)}")
-        print(f"text search (prefix word, inbox, limit 50 + get): {percentiles(search_times)}")
+        for name, samples in figures.items():
+            print(f"{name}: {percentiles(samples)}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
+from .headers import as_text
+
 MAX_BODY_CHARS = 1_000_000
+#: how much of each header's text the ``header`` filter searches
+MAX_HEADER_CHARS = 2048
+
+
+def fold(text: str) -> str:
+    """Case-insensitive matching form of a text (full Unicode case folding, NFC)."""
+    return unicodedata.normalize("NFC", text.casefold())
+
+
+def header_index(headers: list[dict[str, str]]) -> list[tuple[str, str]]:
+    """(lower-cased name, folded Text form) of every header field, for the ``header`` filter
+    (RFC 8621 §4.4.1): encoded words decoded, as ``header:{name}:asText`` gives them."""
+    out = []
+    for header in headers:
+        try:
+            text = as_text(header["value"])
+        except Exception:  # a hostile header is still present, just not searchable
+            text = ""
+        out.append((header["name"].lower(), fold(text)[:MAX_HEADER_CHARS]))
+    return out
 
 
 def addresses_text(addresses: list[dict[str, Any]] | None) -> str:

@@ -5,6 +5,8 @@ Tables (every Email has one ``mail_email`` row; the others hang off its rowid):
 
 - ``mail_email``: sort and filter columns; ``mail_mailbox``, ``mail_keyword``: membership;
 - ``mail_msgid``: message ids and base subject, for threading;
+- ``mail_header``: every header field's lower-cased name and folded Text form, for the
+  ``header`` filter;
 - ``mail_counts``, ``mail_mailbox_thread``, ``mail_thread_unread``: the Mailbox counters,
   maintained incrementally so reading them is one indexed lookup;
 - ``mail_fts`` (``fts.py``): full text.
@@ -16,6 +18,10 @@ import sqlite3
 import unicodedata
 from pathlib import Path
 from typing import Any
+
+import orjson
+
+from jmap.message.search import header_index
 
 from . import fts
 from .base import INDEX_ONLY, Document
@@ -92,6 +98,18 @@ CREATE TABLE IF NOT EXISTS mail_thread_unread (
 ) WITHOUT ROWID;
 """
 
+# Created by ``EmailIndexer.upgrade`` (which fills it for databases that predate it).
+HEADER_SCHEMA_SQL = """
+CREATE TABLE mail_header (
+    email_rowid INTEGER NOT NULL,
+    account_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX mail_header_by_email ON mail_header (email_rowid);
+CREATE INDEX mail_header_by_name ON mail_header (account_id, name, email_rowid);
+"""
+
 EMAIL = "Email"
 
 
@@ -137,7 +155,7 @@ class EmailIndexer:
             ]
             _uncount(conn, account_id, thread_id, bool(unread), mailboxes)
             if doc is None:
-                for table in ("mail_mailbox", "mail_keyword", "mail_msgid"):
+                for table in ("mail_mailbox", "mail_keyword", "mail_msgid", "mail_header"):
                     conn.execute(f"DELETE FROM {table} WHERE email_rowid = ?", (rowid,))
                 conn.execute("DELETE FROM mail_email WHERE rowid = ?", (rowid,))
                 fts.delete(conn, rowid)
@@ -173,6 +191,7 @@ class EmailIndexer:
                     for m in keys.get("messageIds", [])
                 ],
             )
+            _write_headers(conn, account_id, rowid, doc)
         else:
             conn.execute("UPDATE mail_email SET unread = ? WHERE rowid = ?", (int(unread), rowid))
             conn.execute("DELETE FROM mail_mailbox WHERE email_rowid = ?", (rowid,))
@@ -190,6 +209,29 @@ class EmailIndexer:
         if search is not None:
             fts.write(conn, rowid, search)
 
+    def upgrade(self, conn: sqlite3.Connection) -> None:
+        """Create the tables added since a database was made, and fill them."""
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mail_header'"
+        ).fetchone()
+        if exists:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in HEADER_SCHEMA_SQL.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            rows = conn.execute(
+                "SELECT e.rowid, e.account_id, o.data FROM mail_email e JOIN objects o "
+                "ON o.account_id = e.account_id AND o.type = 'Email' AND o.id = e.id"
+            )
+            for rowid, account_id, data in rows.fetchall():
+                _write_headers(conn, account_id, rowid, orjson.loads(data))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
     def drop_account(self, conn: sqlite3.Connection, account_id: str) -> None:
         conn.execute(
             "DELETE FROM mail_fts WHERE rowid IN "
@@ -201,11 +243,19 @@ class EmailIndexer:
             "mail_mailbox",
             "mail_keyword",
             "mail_msgid",
+            "mail_header",
             "mail_counts",
             "mail_mailbox_thread",
             "mail_thread_unread",
         ):
             conn.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
+
+
+def _write_headers(conn: sqlite3.Connection, account_id: str, rowid: int, doc: Document) -> None:
+    conn.executemany(
+        "INSERT INTO mail_header (email_rowid, account_id, name, value) VALUES (?, ?, ?, ?)",
+        [(rowid, account_id, n, v) for n, v in header_index(doc.get("headers") or [])],
+    )
 
 
 # -- Mailbox counters --

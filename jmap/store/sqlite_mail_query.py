@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from jmap.message.search import fold
+
 from . import fts
 from .mail import EmailQuery
 
@@ -49,13 +51,11 @@ _KEYWORD_SQL = {
     "allInThreadHaveKeyword": _ALL_IN_THREAD,
 }
 _HEADER = (
-    "EXISTS (SELECT 1 FROM objects o, json_each(CAST(o.data AS TEXT), '$.headers') h "
-    "WHERE o.account_id = e.account_id AND o.type = 'Email' AND o.id = e.id "
-    "AND lower(json_extract(h.value, '$.name')) = ?"
+    "e.rowid IN (SELECT h.email_rowid FROM mail_header h WHERE h.account_id = ? AND h.name = ?"
 )
 
 
-def _condition(condition: dict[str, Any], params: Params) -> str:
+def _condition(account_id: str, condition: dict[str, Any], params: Params) -> str:
     """SQL for one FilterCondition: all its properties must hold (empty: true)."""
     clauses: list[str] = []
     for prop, value in condition.items():
@@ -99,22 +99,23 @@ def _condition(condition: dict[str, Any], params: Params) -> str:
                 clauses.append("e.rowid IN (SELECT rowid FROM mail_fts WHERE mail_fts MATCH ?)")
                 params.append(expression)
         elif prop == "header":
+            # mail_header holds each field's folded Text form (RFC 2047 decoded)
             sql = _HEADER
-            params.append(value[0].lower())
+            params.extend((account_id, value[0].lower()))
             if len(value) > 1:
-                sql += " AND instr(lower(json_extract(h.value, '$.value')), ?) > 0"
-                params.append(value[1].lower())
+                sql += " AND instr(h.value, ?) > 0"
+                params.append(fold(value[1]))
             clauses.append(sql + ")")
         else:
             raise ValueError(f"unknown filter property {prop!r}")
     return "(" + " AND ".join(clauses) + ")" if clauses else "1"
 
 
-def _filter(node: dict[str, Any], params: Params) -> str:
+def _filter(account_id: str, node: dict[str, Any], params: Params) -> str:
     operator = node.get("operator")
     if operator is None:
-        return _condition(node, params)
-    parts = [_filter(child, params) for child in node["conditions"]]
+        return _condition(account_id, node, params)
+    parts = [_filter(account_id, child, params) for child in node["conditions"]]
     if operator == "AND":
         return "(" + " AND ".join(parts) + ")" if parts else "1"
     if operator == "OR":
@@ -147,7 +148,7 @@ def compile_query(account_id: str, query: EmailQuery, ordered: bool = True) -> t
     params: Params = []
     order_params: Params = []
     terms = _order(query.sort, order_params)
-    where = _filter(query.filter, params) if query.filter else "1"
+    where = _filter(account_id, query.filter, params) if query.filter else "1"
     base = f"FROM mail_email e WHERE e.account_id = ? AND {where}"
     params = [account_id, *params]
     if not query.collapse_threads:
