@@ -296,11 +296,20 @@ def import_mail(address: str, paths: tuple[Path, ...], config: Config) -> None:
 
         report = _with_store(
             config,
-            lambda data: import_paths(data, blobs, check_address(address), list(paths), advance),
+            lambda data: import_paths(
+                data,
+                blobs,
+                check_address(address),
+                list(paths),
+                advance,
+                max_size=config.limits.max_size_email,
+            ),
         )
     for failure in report.failed:
         click.echo(f"skipped unreadable message: {failure}", err=True)
+    for too_large in report.too_large:
+        click.echo(f"skipped message over limits.max_size_email: {too_large}", err=True)
     click.echo(
         f"imported {report.imported}, already there {report.skipped}, "
-        f"unreadable {len(report.failed)}"
+        f"unreadable {len(report.failed)}, too large {len(report.too_large)}"
     )

@@ -31,6 +31,8 @@ class Limits:
     max_mailbox_depth: int = 20
     max_size_mailbox_name: int = 255
     max_size_attachments_per_email: int = 50_000_000
+    #: the largest message Email/import, Email/set create and ``fulmar import`` accept
+    max_size_email: int = 50_000_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,8 @@ class Report:
     imported: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
+    #: messages over the size limit, not imported
+    too_large: list[str] = field(default_factory=list)
 
 
 def _maildir_keywords(name: str) -> dict[str, bool]:
@@ -194,8 +196,10 @@ async def import_paths(
     address: str,
     paths: list[Path],
     advance: Callable[[int], None] = lambda n: None,
+    max_size: int | None = None,
 ) -> Report:
-    """Import every message under ``paths`` into ``address``'s personal account."""
+    """Import every message under ``paths`` into ``address``'s personal account; messages
+    over ``max_size`` octets are left out and listed in ``Report.too_large``."""
     principal = await data.principal_by_login(address)
     if principal is None:
         raise NotFoundError(f"no account with the address {address}")
@@ -206,6 +210,10 @@ async def import_paths(
         for source in sources(path):
             if source.raw is None:
                 report.failed.append(f"{source.where}: {source.error}")
+                advance(1)
+                continue
+            if max_size is not None and len(source.raw) > max_size:
+                report.too_large.append(f"{source.where}: {len(source.raw)} octets")
                 advance(1)
                 continue
             batch.append(source)

@@ -14,7 +14,7 @@ from jmap.store.base import Account, Document, Transaction
 from jmap.store.mail import mail_index
 
 from .email_get import PARSE_DEFAULT, BodyOptions, check_properties, render_email
-from .email_rules import check_keywords, check_mailboxes, check_received_at
+from .email_rules import check_email_size, check_keywords, check_mailboxes, check_received_at
 from .email_write import CREATED_PROPERTIES, EMAIL, EmailWriter
 from .standard import SetResult, check_state, create_each
 
@@ -61,6 +61,7 @@ async def _import_one(
     if found is None:
         raise invalid_properties(["blobId"], "No such blob.")
     blob_id, octets = found
+    check_email_size(inv, len(octets))
     model = parse_message(octets)
     received_at = received_at or model["receivedAt"] or utc_date(time.time())
     doc = await writer.create(model, blob_id, mailbox_ids, keywords, received_at, delivered=True)

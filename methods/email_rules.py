@@ -55,3 +55,10 @@ def check_received_at(value: Any) -> str | None:
     if value is not None and type_schema("Email").invalid_properties({"receivedAt": value}):
         raise invalid_properties(["receivedAt"], "receivedAt is a UTCDate.")
     return value
+
+
+def check_email_size(inv: Invocation, size: int) -> None:
+    """A message over ``limits.max_size_email`` is refused with ``tooLarge``."""
+    limit = inv.services.config.limits.max_size_email
+    if size > limit:
+        raise SetError("tooLarge", f"The message is larger than {limit} octets.", maxSize=limit)

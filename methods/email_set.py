@@ -15,7 +15,12 @@ from jmap.part_blobs import read_blob
 from jmap.store.base import Account, Document, Transaction
 from jmap.store.mail import mail_index
 
-from .email_rules import check_keywords, check_mailboxes, check_received_at
+from .email_rules import (
+    check_email_size,
+    check_keywords,
+    check_mailboxes,
+    check_received_at,
+)
 from .email_write import CREATED_PROPERTIES, EMAIL, EmailWriter
 from .patch import apply_patch
 from .standard import SetResult, check_state, create_each, set_operations
@@ -57,6 +62,7 @@ async def _create(
         raise SetError("blobNotFound", "Unknown blobs.", notFound=exc.not_found) from None
     except EmailCreateError as exc:
         raise invalid_properties(exc.properties, exc.description) from None
+    check_email_size(inv, len(raw))
     blob_id = await services.blobs.put(raw)
     doc = await writer.create(
         parse_message(raw), blob_id, mailbox_ids, keywords, received_at or utc_date(time.time())
