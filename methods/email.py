@@ -10,7 +10,13 @@ from jmap.api import Invocation, Response
 from jmap.errors import MethodError
 from jmap.ids import decode_state, encode_state
 from jmap.store.base import Account, CannotCalculateChanges
-from jmap.store.mail import KEYWORD_SORTS, EmailQuery, mail_index
+from jmap.store.mail import (
+    KEYWORD_SORTS,
+    TEXT_SORT_COLLATIONS,
+    TEXT_SORTS,
+    EmailQuery,
+    mail_index,
+)
 
 from . import email_import, email_set
 from .email_get import EMAIL_PROPERTIES, GET_DEFAULT, BodyOptions, check_properties, render_email
@@ -95,9 +101,13 @@ class EmailType(DataType):
             prop = comparator["property"]
             if prop not in self.schema.sort_properties:
                 raise MethodError("unsupportedSort", f"Cannot sort by {prop!r}.")
-            if comparator.get("collation", DEFAULT_COLLATION) not in COLLATIONS:
+            collation = comparator.get("collation", DEFAULT_COLLATION)
+            if collation not in COLLATIONS:
+                raise MethodError("unsupportedSort", f"Unknown collation {collation!r}.")
+            if prop in TEXT_SORTS and collation not in TEXT_SORT_COLLATIONS:
                 raise MethodError(
-                    "unsupportedSort", f"Unknown collation {comparator['collation']!r}."
+                    "unsupportedSort",
+                    f"Email/query sorts {prop!r} only with {sorted(TEXT_SORT_COLLATIONS)}.",
                 )
             if prop in KEYWORD_SORTS and not is_keyword(comparator.get("keyword")):
                 raise MethodError("unsupportedSort", f"Sorting by {prop} needs a valid keyword.")

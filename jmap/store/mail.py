@@ -29,6 +29,10 @@ SORT_PROPERTIES = (
     "someInThreadHaveKeyword",
 )
 KEYWORD_SORTS = frozenset(("hasKeyword", "allInThreadHaveKeyword", "someInThreadHaveKeyword"))
+#: text sorts: their keys are kept case- and accent-folded, so only the default collation
+#: (RFC 8620 §5.5) can be applied to them; the other sorts compare numbers or booleans
+TEXT_SORTS = frozenset(("from", "to", "subject"))
+TEXT_SORT_COLLATIONS = frozenset(("i;unicode-casemap",))
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,14 @@ def test_mailbox_filters(alice, mail):
         ([{"property": "receivedAt"}], ["old", "cafe", "reply", "budget", "lunch", "invoice"]),
         ([{"property": "subject"}], ["old", "budget", "cafe", "reply", "invoice", "lunch"]),
         (
+            [{"property": "subject", "collation": "i;unicode-casemap"}],
+            ["old", "budget", "cafe", "reply", "invoice", "lunch"],
+        ),
+        (
+            [{"property": "receivedAt", "collation": "i;octet"}],
+            ["old", "cafe", "reply", "budget", "lunch", "invoice"],
+        ),
+        (
             [{"property": "from", "isAscending": False}],
             ["invoice", "cafe", "budget", "reply", "lunch", "old"],
         ),
@@ -213,6 +221,10 @@ def test_collapse_threads_and_windows(alice, mail):
         ({"sort": [{"property": "nope"}]}, "unsupportedSort"),
         ({"sort": [{"property": "hasKeyword"}]}, "unsupportedSort"),
         ({"sort": [{"property": "subject", "collation": "x-klingon"}]}, "unsupportedSort"),
+        # text sort keys are stored folded: only i;unicode-casemap can be applied to them
+        ({"sort": [{"property": "subject", "collation": "i;octet"}]}, "unsupportedSort"),
+        ({"sort": [{"property": "from", "collation": "i;ascii-numeric"}]}, "unsupportedSort"),
+        ({"sort": [{"property": "to", "collation": "i;ascii-casemap"}]}, "unsupportedSort"),
         ({"filter": {"unknown": 1}}, "invalidArguments"),
         ({"filter": {"inMailbox": 5}}, "invalidArguments"),
         ({"filter": {"hasKeyword": "bad keyword"}}, "invalidArguments"),
@@ -289,6 +301,11 @@ def test_query_changes_errors(alice, mail):
     assert alice.fail("Email/queryChanges", {"accountId": account})["type"] == "invalidArguments"
     result = alice.ok("Email/queryChanges", {"sinceQueryState": state})
     assert result["added"] == [] and result["removed"] == []
+    octet = {"sinceQueryState": state, "sort": [{"property": "subject", "collation": "i;octet"}]}
+    assert (
+        alice.fail("Email/queryChanges", {"accountId": account, **octet})["type"]
+        == "unsupportedSort"
+    )
 
 
 def test_search_snippets(alice, mail):
