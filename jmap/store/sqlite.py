@@ -129,8 +129,7 @@ class Indexer(Protocol):
     ``write`` runs on the writer thread inside the committing transaction, once per changed
     object (``doc`` is None when it was destroyed), so indexes never lag the data. A document
     may carry index-only input under ``INDEX_ONLY`` (e.g. full text): indexers read it, and
-    it is never stored. An indexer may also have ``upgrade(conn)``, run once at open after
-    ``schema_sql``, to add and fill tables that older databases lack.
+    it is never stored.
     """
 
     type_name: str
@@ -171,9 +170,6 @@ class SqliteDataStore:
             self._write_conn.executescript(SCHEMA)
             for indexer in self.indexers.values():
                 self._write_conn.executescript(indexer.schema_sql)
-                upgrade = getattr(indexer, "upgrade", None)
-                if upgrade is not None:
-                    upgrade(self._write_conn)
 
         await self._on_writer(setup)
 

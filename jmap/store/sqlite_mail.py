@@ -19,8 +19,6 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from jmap.message.search import header_index
 
 from . import fts
@@ -96,18 +94,14 @@ CREATE TABLE IF NOT EXISTS mail_thread_unread (
     unread INTEGER NOT NULL,
     PRIMARY KEY (account_id, thread_id)
 ) WITHOUT ROWID;
-"""
-
-# Created by ``EmailIndexer.upgrade`` (which fills it for databases that predate it).
-HEADER_SCHEMA_SQL = """
-CREATE TABLE mail_header (
+CREATE TABLE IF NOT EXISTS mail_header (
     email_rowid INTEGER NOT NULL,
     account_id TEXT NOT NULL,
     name TEXT NOT NULL,
     value TEXT NOT NULL
 );
-CREATE INDEX mail_header_by_email ON mail_header (email_rowid);
-CREATE INDEX mail_header_by_name ON mail_header (account_id, name, email_rowid);
+CREATE INDEX IF NOT EXISTS mail_header_by_email ON mail_header (email_rowid);
+CREATE INDEX IF NOT EXISTS mail_header_by_name ON mail_header (account_id, name, email_rowid);
 """
 
 EMAIL = "Email"
@@ -208,29 +202,6 @@ class EmailIndexer:
         search = (doc.get(INDEX_ONLY) or {}).get("search")
         if search is not None:
             fts.write(conn, rowid, search)
-
-    def upgrade(self, conn: sqlite3.Connection) -> None:
-        """Create the tables added since a database was made, and fill them."""
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mail_header'"
-        ).fetchone()
-        if exists:
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in HEADER_SCHEMA_SQL.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            rows = conn.execute(
-                "SELECT e.rowid, e.account_id, o.data FROM mail_email e JOIN objects o "
-                "ON o.account_id = e.account_id AND o.type = 'Email' AND o.id = e.id"
-            )
-            for rowid, account_id, data in rows.fetchall():
-                _write_headers(conn, account_id, rowid, orjson.loads(data))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def drop_account(self, conn: sqlite3.Connection, account_id: str) -> None:
         conn.execute(

@@ -3,10 +3,6 @@ case-insensitive substring of its decoded Text form, answered from the header in
 
 from __future__ import annotations
 
-import sqlite3
-
-from tests.conftest import FulmarServer, free_port
-
 from .conftest import import_raw, mailboxes, message
 
 ENCODED = message(
@@ -68,25 +64,3 @@ def test_header_filter(fresh):
     )
     assert {names[i] for i in result["ids"]} == {"none"}
 
-
-def test_header_index_is_filled_for_older_databases(tmp_path):
-    """A database made before the header index gets it filled when the server opens it."""
-    from tests.conftest import start_server
-
-    data_dir = tmp_path / "d"
-    server = start_server(data_dir)
-    client = server.client("alice@example.com")
-    ids = _setup(client)
-    server.stop()
-    conn = sqlite3.connect(data_dir / "fulmar.db")
-    conn.execute("DROP TABLE mail_header")
-    conn.close()
-    server = FulmarServer(data_dir, free_port())
-    server.start()
-    try:
-        client = server.client("alice@example.com")
-        for header, expected in CASES:
-            assert _found(client, ids, header) == expected, header
-    finally:
-        server.stop()
-    assert "Traceback" not in server.log(), server.log()
