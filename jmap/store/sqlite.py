@@ -195,7 +195,9 @@ class SqliteDataStore:
             self._reader_conns.append(conn)
         return conn
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a reader connection, in one snapshot (indexers query through it)."""
+
         def run() -> T:
             conn = self._reader_conn()
             conn.execute("BEGIN")
@@ -208,10 +210,6 @@ class SqliteDataStore:
             return await asyncio.get_running_loop().run_in_executor(self._readers, run)
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from exc
-
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on a reader connection, in one snapshot (for indexers' queries)."""
-        return await self._read(fn)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
@@ -261,7 +259,7 @@ class SqliteDataStore:
         return Principal(id=row[0], login=row[1], password_hash=row[2]) if row else None
 
     async def principal_by_login(self, login: str) -> Principal | None:
-        return await self._read(
+        return await self.read(
             lambda c: self._principal(
                 c.execute(
                     "SELECT id, login, password_hash FROM principals WHERE login = ?", (login,)
@@ -270,7 +268,7 @@ class SqliteDataStore:
         )
 
     async def principal(self, principal_id: str) -> Principal | None:
-        return await self._read(
+        return await self.read(
             lambda c: self._principal(
                 c.execute(
                     "SELECT id, login, password_hash FROM principals WHERE id = ?", (principal_id,)
@@ -279,7 +277,7 @@ class SqliteDataStore:
         )
 
     async def principals(self) -> list[Principal]:
-        rows = await self._read(
+        rows = await self.read(
             lambda c: c.execute(
                 "SELECT id, login, password_hash FROM principals ORDER BY login"
             ).fetchall()
@@ -329,7 +327,7 @@ class SqliteDataStore:
         return await self._write(run)
 
     async def accounts_for(self, principal_id: str) -> list[Account]:
-        rows = await self._read(
+        rows = await self.read(
             lambda c: c.execute(
                 "SELECT a.id, a.name, a.owner_id, x.read_only FROM access x "
                 "JOIN accounts a ON a.id = x.account_id WHERE x.principal_id = ? "
@@ -374,7 +372,7 @@ class SqliteDataStore:
         )
 
     async def principal_for_token(self, token_hash: str, now: float) -> Principal | None:
-        return await self._read(
+        return await self.read(
             lambda c: self._principal(
                 c.execute(
                     "SELECT p.id, p.login, p.password_hash FROM tokens t "
@@ -396,8 +394,10 @@ class SqliteDataStore:
                 await self._on_writer(tx.begin)
                 yield tx
                 await self._on_writer(tx.commit)
-            except BaseException:
+            except BaseException as exc:
                 await self._on_writer(tx.rollback)
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(str(exc)) from exc
                 raise
 
     async def get(
@@ -414,13 +414,13 @@ class SqliteDataStore:
                 rows = _select_ids(conn, account_id, type_name, ids)
             return modseq, [orjson.loads(r[0]) for r in rows]
 
-        return await self._read(run)
+        return await self.read(run)
 
     async def modseq(self, account_id: str, type_name: str) -> int:
-        return await self._read(lambda c: _type_modseq(c, account_id, type_name))
+        return await self.read(lambda c: _type_modseq(c, account_id, type_name))
 
     async def account_modseq(self, account_id: str) -> int:
-        row = await self._read(
+        row = await self.read(
             lambda c: c.execute(
                 "SELECT modseq FROM accounts WHERE id = ?", (account_id,)
             ).fetchone()
@@ -428,7 +428,7 @@ class SqliteDataStore:
         return row[0] if row else 0
 
     async def type_states(self, account_id: str) -> dict[str, int]:
-        rows = await self._read(
+        rows = await self.read(
             lambda c: c.execute(
                 "SELECT type, modseq FROM type_state WHERE account_id = ?", (account_id,)
             ).fetchall()
@@ -452,7 +452,7 @@ class SqliteDataStore:
             )
             return _collapse(rows, since, type_modseq, max_changes)
 
-        return await self._read(run)
+        return await self.read(run)
 
     async def changed_ids_since(self, account_id: str, type_name: str, since: int) -> set[str]:
         def run(conn: sqlite3.Connection) -> set[str]:
@@ -470,7 +470,7 @@ class SqliteDataStore:
                 )
             }
 
-        return await self._read(run)
+        return await self.read(run)
 
     async def prune_changes(self, older_than: float) -> int:
         def run(conn: sqlite3.Connection) -> int:
@@ -517,10 +517,10 @@ class SqliteDataStore:
                 ).fetchone()
             )
 
-        return await self._read(run)
+        return await self.read(run)
 
     async def blobs_held(self, blob_ids: list[str]) -> set[str]:
-        return await self._read(lambda c: {b for b in blob_ids if _blob_held(c, b)})
+        return await self.read(lambda c: {b for b in blob_ids if _blob_held(c, b)})
 
     async def expired_uploads(self, now: float) -> list[str]:
         def run(conn: sqlite3.Connection) -> list[str]:
