@@ -23,7 +23,7 @@ def report(name: str, samples_ms: list[float], elapsed_s: float) -> str:
     p99 = percentile(samples_ms, 0.99)
     rate = len(samples_ms) / elapsed_s
     count = len(samples_ms)
-    return f"{name:<34} n={count:>6}  {rate:>8.0f}/s  median {median:6.2f} ms  p99 {p99:6.2f} ms"
+    return f"{name:<50} n={count:>6}  {rate:>8.0f}/s  median {median:6.2f} ms  p99 {p99:6.2f} ms"
 
 
 @contextmanager

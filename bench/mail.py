@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,11 +20,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.harness import report
 from jmap.importer import import_paths
 from jmap.provision import add_account
 from jmap.store.factory import open_data_store
 from jmap.store.files import FileBlobStore
-from tests.conftest import free_port
+from tests.conftest import FulmarServer, free_port
 
 ADDRESS, PASSWORD = "bench@example.com", "bench-password"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -75,12 +74,6 @@ async def import_mailbox(data_dir: Path, mbox: Path) -> tuple[int, float]:
         await data.close()
 
 
-def percentiles(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"median {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
-
-
 def measure(url: str, rounds: int, words: list[str]) -> dict[str, list[float]]:
     with httpx.Client(base_url=url, auth=(ADDRESS, PASSWORD), timeout=60) as http:
         session = http.get("/.well-known/jmap").json()
@@ -114,7 +107,34 @@ def measure(url: str, rounds: int, words: list[str]) -> dict[str, list[float]]:
             assert result["methodResponses"][1][0] == "Email/get", result
             return elapsed
 
+        def timed(calls: list) -> float:
+            started = time.perf_counter()
+            result = call(calls)
+            elapsed = time.perf_counter() - started
+            assert all(r[0] != "error" for r in result["methodResponses"]), result
+            return elapsed
+
+        page = call(
+            [
+                [
+                    "Email/query",
+                    {"accountId": account, "filter": {"inMailbox": inbox}, "limit": 50},
+                    "q",
+                ]
+            ]
+        )["methodResponses"][0][1]["ids"]
+
+        def mark_read(n: int) -> float:
+            seen = True if n % 2 == 0 else None
+            update = {email_id: {"keywords/$seen": seen} for email_id in page}
+            return timed([["Email/set", {"accountId": account, "update": update}, "s"]])
+
         return {
+            "mark 50 read/unread (Email/set keywords/$seen)": [mark_read(n) for n in range(rounds)],
+            "Mailbox/get all with counters": [
+                timed([["Mailbox/get", {"accountId": account, "ids": None}, "m"]])
+                for _ in range(rounds)
+            ],
             "inbox listing (query limit 50 + get by reference)": [
                 listing({"inMailbox": inbox}) for _ in range(rounds)
             ],
@@ -142,30 +162,17 @@ def main() -> None:
         generate(mbox, args.messages)
         imported, seconds = asyncio.run(import_mailbox(data_dir, mbox))
         print(f"import: {imported} messages in {seconds:.1f} s = {imported / seconds:.0f} msg/s")
-        port = free_port()
-        fulmar = str(Path(sys.executable).parent / "fulmar")
-        server = subprocess.Popen(
-            [fulmar, "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = FulmarServer(data_dir, free_port())
+        server.start()
         try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    httpx.get(f"{url}/healthz", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
             rng = random.Random(1)
             words = [f"w{n}x{rng.randrange(10**6)}"[:6] for n in range(5000)]
-            figures = measure(url, args.rounds, words[::50])
+            figures = measure(server.url, args.rounds, words[::50])
         finally:
-            server.terminate()
-            server.wait(timeout=15)
+            server.stop()
         for name, samples in figures.items():
-            print(f"{name}: {percentiles(samples)}")
+            elapsed = sum(samples)
+            print(report(name, [sample * 1000 for sample in samples], elapsed))
 
 
 if __name__ == "__main__":
