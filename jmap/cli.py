@@ -71,6 +71,8 @@ def _with_store(config: Config, work: Callable[[DataStore], Awaitable[T]]) -> T:
         raise click.ClickException("an account with that address exists already") from None
     except (StoreError, OSError) as exc:
         raise click.ClickException(f"cannot use the data directory: {exc}") from None
+    except Exception as exc:  # a bug: still one line for the operator, and a clear one
+        raise click.ClickException(f"internal error: {type(exc).__name__}: {exc}") from None
 
 
 @click.group()

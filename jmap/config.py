@@ -62,6 +62,9 @@ class Config:
     ws_per_message_deflate: bool = True
     #: how often an idle push connection's credentials are checked again
     push_reauth_seconds: float = 300.0
+    #: how often watched accounts are checked for changes made where no bus reaches (another
+    #: process on the same data without Redis, ``fulmar import``); 0 turns it off
+    push_poll_seconds: float = 5.0
     #: open WebSocket + EventSource connections per user, per node
     push_max_connections: int = 100
     #: the range EventSource ``ping`` is clamped to (RFC 8620 §7.3: min <= 30, max >= 300)

@@ -27,13 +27,39 @@ StatesCallback = Callable[[str, TypeStates], None]
 
 
 class AccountWatcher:
-    def __init__(self, bus: Bus, data: DataStore) -> None:
+    def __init__(self, bus: Bus, data: DataStore, poll_seconds: float = 0) -> None:
         self.bus = bus
         self.data = data
+        self.poll_seconds = poll_seconds
         self._callbacks: dict[str, set[StatesCallback]] = {}
         self._unsubscribe: dict[str, Callable[[], None]] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
+        self._modseqs: dict[str, int] = {}
+        self._poller: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Also look at the watched accounts every ``poll_seconds``: a change made where no
+        bus reaches (another process without Redis, ``fulmar import``) is pushed too."""
+        if self.poll_seconds > 0:
+            self._poller = asyncio.create_task(self._poll(), name="push-poll")
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                current = await self.data.account_modseqs(list(self._callbacks))
+            except Exception:
+                log.exception("cannot poll the watched accounts")
+                continue
+            for account_id, modseq in current.items():
+                # A first sighting refreshes too: the account may have moved between a
+                # client's first read of it and now. Clients only hear of real advances.
+                if self._modseqs.get(account_id) != modseq:
+                    self._modseqs[account_id] = modseq
+                    self._on_event(account_id, {})
+            for account_id in set(self._modseqs) - set(current):
+                del self._modseqs[account_id]
 
     def watch(self, account_id: str, callback: StatesCallback) -> Callable[[], None]:
         callbacks = self._callbacks.setdefault(account_id, set())
@@ -83,9 +109,10 @@ class AccountWatcher:
             self._dirty.discard(account_id)
 
     async def close(self) -> None:
-        for task in list(self._running.values()):
+        tasks = [*self._running.values(), *([self._poller] if self._poller else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         for unsubscribe in self._unsubscribe.values():
             unsubscribe()
         self._unsubscribe.clear()

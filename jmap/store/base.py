@@ -157,6 +157,9 @@ class DataStore(Protocol):
 
     async def account_modseq(self, account_id: str) -> int: ...
 
+    async def account_modseqs(self, account_ids: list[str]) -> dict[str, int]:
+        """The current modseq of each of these accounts (unknown ids are left out)."""
+
     async def type_states(self, account_id: str) -> dict[str, int]:
         """Every type that ever changed in the account, with its current modseq."""
 

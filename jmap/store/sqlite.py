@@ -427,6 +427,21 @@ class SqliteDataStore:
         )
         return row[0] if row else 0
 
+    async def account_modseqs(self, account_ids: list[str]) -> dict[str, int]:
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            found: dict[str, int] = {}
+            for start in range(0, len(account_ids), 500):
+                chunk = account_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    conn.execute(
+                        f"SELECT id, modseq FROM accounts WHERE id IN ({marks})", chunk
+                    ).fetchall()
+                )
+            return found
+
+        return await self.read(run)
+
     async def type_states(self, account_id: str) -> dict[str, int]:
         rows = await self.read(
             lambda c: c.execute(

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import threading
 import time
 
 import httpx
 import pytest
-from pushkit import CORE, PASSWORD, USING, WEBSOCKET, JmapSocket, Node, basic, provision
+from pushkit import (
+    CORE,
+    FULMAR,
+    PASSWORD,
+    USING,
+    WEBSOCKET,
+    JmapSocket,
+    Node,
+    basic,
+    provision,
+)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
@@ -316,3 +327,37 @@ def test_max_concurrent_requests_is_shared_with_http(tmp_path):
         thread.join(10)
         node.stop()
     assert held["response"].json()["methodResponses"] == [["Core/echo", {"held": 1}, "0"]]
+
+
+def test_changes_made_by_another_process_are_pushed(tmp_path):
+    """Without Redis no bus reaches this node from ``fulmar import``; polling does."""
+    provision(tmp_path, (ALICE,))
+    config = tmp_path / "fulmar.toml"
+    config.write_text("push_poll_seconds = 0.5\n")
+    node = Node(tmp_path, config)
+    node.start()
+    mbox = tmp_path / "new.mbox"
+    mbox.write_bytes(
+        b"From sender@example.org Sat Nov 21 10:00:00 2026\n"
+        b"From: Sender <sender@example.org>\nTo: alice@example.com\n"
+        b"Subject: Imported while you watch\nMessage-ID: <watch@example.org>\n\nHello\n"
+    )
+    try:
+
+        async def go():
+            async with await JmapSocket.open(node, ALICE) as ws:
+                await ws.enable_push(["Email", "Mailbox", "EmailDelivery"])
+                await asyncio.to_thread(
+                    subprocess.run,
+                    [FULMAR, "import", ALICE, str(mbox), "--data-dir", str(tmp_path)],
+                    check=True,
+                    capture_output=True,
+                )
+                change = await ws.next_type("StateChange", timeout=10)
+                (states,) = change["changed"].values()
+                assert {"Email", "Mailbox", "EmailDelivery"} <= set(states)
+
+        run(go())
+    finally:
+        node.stop()
+    assert "Traceback" not in node.log(), node.log()
