@@ -60,6 +60,7 @@ OWNER_RIGHTS = dict.fromkeys(
 READ_ONLY_RIGHTS = {name: name == "mayReadItems" for name in OWNER_RIGHTS}
 
 EMAIL = "Email"
+TRASH = "trash"
 #: stored, never shown: who else (principal id -> flag) subscribed to a shared Mailbox
 SUBSCRIBERS = "subscribers"
 
@@ -161,6 +162,8 @@ class MailboxType(DataType):
     ) -> None:
         if changed & {"name", "parentId", "role"}:
             await self._check(inv, tx, new, ctx)
+        if "role" in changed and TRASH in (current.get("role"), new.get("role")):
+            await self._all_counters_changed(tx, current["id"])
         viewer = inv.principal.id
         if "isSubscribed" in changed and inv.accounts[tx.account_id].owner_id != viewer:
             # Others' subscriptions to a shared Mailbox are theirs alone (RFC 8621 §2).
@@ -181,10 +184,12 @@ class MailboxType(DataType):
         emails = [
             e for e in (await tx.get(EMAIL, candidates)).values() if mailbox_id in e["mailboxIds"]
         ]
+        if emails and not ctx.args.get("onDestroyRemoveEmails"):
+            raise SetError("mailboxHasEmail", "The Mailbox has Emails.")
+        if current.get("role") == TRASH:
+            await self._all_counters_changed(tx, mailbox_id)
         if not emails:
             return
-        if not ctx.args.get("onDestroyRemoveEmails"):
-            raise SetError("mailboxHasEmail", "The Mailbox has Emails.")
         writer = EmailWriter(tx, mail)
         for email in emails:
             others = {k: v for k, v in email["mailboxIds"].items() if k != mailbox_id}
@@ -193,6 +198,13 @@ class MailboxType(DataType):
             else:
                 await writer.destroy(email)
         await writer.finish()
+
+    async def _all_counters_changed(self, tx: Transaction, except_id: str) -> None:
+        """The trash role moves: unreadThreads treats the trash apart (RFC 8621 §2), so any
+        Mailbox's count may change; the index recounts them all when it commits."""
+        for doc in await tx.all(self.name):
+            if doc["id"] != except_id:
+                await tx.update(self.name, doc, set(COUNTERS))
 
     # -- /query --
     def matches(self, condition: dict[str, Any], obj: dict[str, Any]) -> bool:

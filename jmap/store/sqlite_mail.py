@@ -9,6 +9,8 @@ Tables (every Email has one ``mail_email`` row; the others hang off its rowid):
   ``header`` filter;
 - ``mail_counts``, ``mail_mailbox_thread``, ``mail_thread_unread``: the Mailbox counters,
   maintained incrementally so reading them is one indexed lookup;
+- ``mail_trash``: which Mailbox has the role trash (kept by ``MailboxIndexer``), for the
+  unreadThreads rule of RFC 8621 §2;
 - ``mail_fts`` (``fts.py``): full text.
 """
 
@@ -91,8 +93,13 @@ CREATE TABLE IF NOT EXISTS mail_mailbox_thread (
 CREATE TABLE IF NOT EXISTS mail_thread_unread (
     account_id TEXT NOT NULL,
     thread_id TEXT NOT NULL,
+    trash INTEGER NOT NULL,
     unread INTEGER NOT NULL,
-    PRIMARY KEY (account_id, thread_id)
+    PRIMARY KEY (account_id, thread_id, trash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mail_trash (
+    account_id TEXT PRIMARY KEY,
+    mailbox_id TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS mail_header (
     email_rowid INTEGER NOT NULL,
@@ -105,6 +112,8 @@ CREATE INDEX IF NOT EXISTS mail_header_by_name ON mail_header (account_id, name,
 """
 
 EMAIL = "Email"
+MAILBOX = "Mailbox"
+TRASH = "trash"
 
 
 def sort_key(text: str) -> str:
@@ -139,6 +148,7 @@ class EmailIndexer:
             "SELECT rowid, thread_id, unread FROM mail_email WHERE account_id = ? AND id = ?",
             (account_id, object_id),
         ).fetchone()
+        trash = _trash_id(conn, account_id)
         if row is not None:
             rowid, thread_id, unread = row
             mailboxes = [
@@ -147,7 +157,7 @@ class EmailIndexer:
                     "SELECT mailbox_id FROM mail_mailbox WHERE email_rowid = ?", (rowid,)
                 )
             ]
-            _uncount(conn, account_id, thread_id, bool(unread), mailboxes)
+            _uncount(conn, account_id, thread_id, bool(unread), mailboxes, trash)
             if doc is None:
                 for table in ("mail_mailbox", "mail_keyword", "mail_msgid", "mail_header"):
                     conn.execute(f"DELETE FROM {table} WHERE email_rowid = ?", (rowid,))
@@ -198,7 +208,7 @@ class EmailIndexer:
             "INSERT INTO mail_keyword (email_rowid, keyword, account_id) VALUES (?, ?, ?)",
             [(rowid, k, account_id) for k in doc.get("keywords") or {}],
         )
-        _count(conn, account_id, doc["threadId"], unread, list(doc["mailboxIds"]))
+        _count(conn, account_id, doc["threadId"], unread, list(doc["mailboxIds"]), trash)
         search = (doc.get(INDEX_ONLY) or {}).get("search")
         if search is not None:
             fts.write(conn, rowid, search)
@@ -230,31 +240,70 @@ def _write_headers(conn: sqlite3.Connection, account_id: str, rowid: int, doc: D
 
 
 # -- Mailbox counters --
+# unreadThreads follows RFC 8621 §2 with its trash rule: each Mailbox looks at one side of
+# a thread. The trash (side 1) sees the unread Emails in the trash; every other Mailbox
+# (side 0) sees the unread Emails in at least one Mailbox other than the trash. An Email in
+# both counts on both sides. ``mail_thread_unread`` keeps, per thread and side, how many
+# unread Emails that side has (rows exist only while that is above zero).
 # Invariant: unread_threads(M) = #{T : a mail_mailbox_thread row (M, T) exists and
-# mail_thread_unread(T) > 0}. Each step below keeps it, so the order of steps matters.
+# mail_thread_unread(T, side(M)) > 0}. Each step below keeps it, so the order of steps matters.
 
 
-def _thread_unread(conn: sqlite3.Connection, account_id: str, thread_id: str) -> int:
+def _trash_id(conn: sqlite3.Connection, account_id: str) -> str | None:
     row = conn.execute(
-        "SELECT unread FROM mail_thread_unread WHERE account_id = ? AND thread_id = ?",
-        (account_id, thread_id),
+        "SELECT mailbox_id FROM mail_trash WHERE account_id = ?", (account_id,)
     ).fetchone()
-    return row[0] if row else 0
+    return row[0] if row else None
+
+
+def _sides(unread: bool, mailboxes: list[str], trash: str | None) -> list[int]:
+    """The sides whose unread count an Email is part of: 0 the other Mailboxes, 1 the trash."""
+    if not unread:
+        return []
+    return [
+        side
+        for side, present in ((0, any(m != trash for m in mailboxes)), (1, trash in mailboxes))
+        if present
+    ]
+
+
+def _on_side(side: int, column: str) -> str:
+    """SQL true when the Mailbox in ``column`` is on ``side``; takes the trash id."""
+    return f"{column} = ?" if side else f"{column} IS NOT ?"
+
+
+def _thread_unread(conn: sqlite3.Connection, account_id: str, thread_id: str) -> dict[int, int]:
+    return dict(
+        conn.execute(
+            "SELECT trash, unread FROM mail_thread_unread WHERE account_id = ? AND thread_id = ?",
+            (account_id, thread_id),
+        ).fetchall()
+    )
 
 
 def _shift_unread_threads(
-    conn: sqlite3.Connection, account_id: str, thread_id: str, delta: int
+    conn: sqlite3.Connection,
+    account_id: str,
+    thread_id: str,
+    side: int,
+    trash: str | None,
+    delta: int,
 ) -> None:
     conn.execute(
         "UPDATE mail_counts SET unread_threads = unread_threads + ? WHERE account_id = ? AND "
         "mailbox_id IN (SELECT mailbox_id FROM mail_mailbox_thread "
-        "WHERE account_id = ? AND thread_id = ?)",
-        (delta, account_id, account_id, thread_id),
+        f"WHERE account_id = ? AND thread_id = ? AND {_on_side(side, 'mailbox_id')})",
+        (delta, account_id, account_id, thread_id, trash),
     )
 
 
 def _uncount(
-    conn: sqlite3.Connection, account_id: str, thread_id: str, unread: bool, mailboxes: list[str]
+    conn: sqlite3.Connection,
+    account_id: str,
+    thread_id: str,
+    unread: bool,
+    mailboxes: list[str],
+    trash: str | None,
 ) -> None:
     thread_unread = _thread_unread(conn, account_id, thread_id)
     for mailbox_id in mailboxes:
@@ -270,41 +319,47 @@ def _uncount(
                 "WHERE account_id = ? AND thread_id = ? AND mailbox_id = ?",
                 (account_id, thread_id, mailbox_id),
             )
+        was_unread = thread_unread.get(int(mailbox_id == trash), 0) > 0
         conn.execute(
             "UPDATE mail_counts SET total = total - 1, unread = unread - ?, "
             "threads = threads - ?, unread_threads = unread_threads - ? "
             "WHERE account_id = ? AND mailbox_id = ?",
-            (int(unread), int(gone), int(gone and thread_unread > 0), account_id, mailbox_id),
+            (int(unread), int(gone), int(gone and was_unread), account_id, mailbox_id),
         )
-    if unread:
-        if thread_unread == 1:
+    for side in _sides(unread, mailboxes, trash):
+        if thread_unread[side] == 1:
             conn.execute(
-                "DELETE FROM mail_thread_unread WHERE account_id = ? AND thread_id = ?",
-                (account_id, thread_id),
+                "DELETE FROM mail_thread_unread "
+                "WHERE account_id = ? AND thread_id = ? AND trash = ?",
+                (account_id, thread_id, side),
             )
-            _shift_unread_threads(conn, account_id, thread_id, -1)
+            _shift_unread_threads(conn, account_id, thread_id, side, trash, -1)
         else:
             conn.execute(
                 "UPDATE mail_thread_unread SET unread = unread - 1 "
-                "WHERE account_id = ? AND thread_id = ?",
-                (account_id, thread_id),
+                "WHERE account_id = ? AND thread_id = ? AND trash = ?",
+                (account_id, thread_id, side),
             )
 
 
 def _count(
-    conn: sqlite3.Connection, account_id: str, thread_id: str, unread: bool, mailboxes: list[str]
+    conn: sqlite3.Connection,
+    account_id: str,
+    thread_id: str,
+    unread: bool,
+    mailboxes: list[str],
+    trash: str | None,
 ) -> None:
-    if unread:
-        (thread_unread,) = conn.execute(
-            "INSERT INTO mail_thread_unread (account_id, thread_id, unread) VALUES (?, ?, 1) "
-            "ON CONFLICT (account_id, thread_id) DO UPDATE SET unread = unread + 1 "
-            "RETURNING unread",
-            (account_id, thread_id),
+    for side in _sides(unread, mailboxes, trash):
+        (side_unread,) = conn.execute(
+            "INSERT INTO mail_thread_unread (account_id, thread_id, trash, unread) "
+            "VALUES (?, ?, ?, 1) ON CONFLICT (account_id, thread_id, trash) "
+            "DO UPDATE SET unread = unread + 1 RETURNING unread",
+            (account_id, thread_id, side),
         ).fetchone()
-        if thread_unread == 1:
-            _shift_unread_threads(conn, account_id, thread_id, 1)
-    else:
-        thread_unread = _thread_unread(conn, account_id, thread_id)
+        if side_unread == 1:
+            _shift_unread_threads(conn, account_id, thread_id, side, trash, 1)
+    thread_unread = _thread_unread(conn, account_id, thread_id)
     for mailbox_id in mailboxes:
         (emails,) = conn.execute(
             "INSERT INTO mail_mailbox_thread (account_id, thread_id, mailbox_id, emails) "
@@ -313,6 +368,7 @@ def _count(
             (account_id, thread_id, mailbox_id),
         ).fetchone()
         new = emails == 1
+        is_unread = thread_unread.get(int(mailbox_id == trash), 0) > 0
         conn.execute(
             "INSERT INTO mail_counts (account_id, mailbox_id) VALUES (?, ?) "
             "ON CONFLICT (account_id, mailbox_id) DO NOTHING",
@@ -322,8 +378,61 @@ def _count(
             "UPDATE mail_counts SET total = total + 1, unread = unread + ?, "
             "threads = threads + ?, unread_threads = unread_threads + ? "
             "WHERE account_id = ? AND mailbox_id = ?",
-            (int(unread), int(new), int(new and thread_unread > 0), account_id, mailbox_id),
+            (int(unread), int(new), int(new and is_unread), account_id, mailbox_id),
         )
+
+
+def _recount_unread_threads(conn: sqlite3.Connection, account_id: str, trash: str | None) -> None:
+    """Rebuild both sides of every thread and every Mailbox's unreadThreads for a new trash;
+    the other counters do not depend on it. One pass over the account's unread Emails."""
+    conn.execute("DELETE FROM mail_thread_unread WHERE account_id = ?", (account_id,))
+    for side in (0, 1):
+        conn.execute(
+            "INSERT INTO mail_thread_unread (account_id, thread_id, trash, unread) "
+            "SELECT e.account_id, e.thread_id, ?, COUNT(*) FROM mail_email e "
+            "WHERE e.account_id = ? AND e.unread = 1 AND EXISTS (SELECT 1 FROM mail_mailbox m "
+            f"WHERE m.email_rowid = e.rowid AND {_on_side(side, 'm.mailbox_id')}) "
+            "GROUP BY e.thread_id",
+            (side, account_id, trash),
+        )
+    conn.execute("UPDATE mail_counts SET unread_threads = 0 WHERE account_id = ?", (account_id,))
+    conn.execute(
+        "UPDATE mail_counts SET unread_threads = c.n FROM "
+        "(SELECT mt.mailbox_id, COUNT(*) AS n FROM mail_mailbox_thread mt "
+        "JOIN mail_thread_unread tu ON tu.account_id = mt.account_id "
+        "AND tu.thread_id = mt.thread_id AND tu.trash = (mt.mailbox_id IS ?) "
+        "WHERE mt.account_id = ? GROUP BY mt.mailbox_id) AS c "
+        "WHERE mail_counts.account_id = ? AND mail_counts.mailbox_id = c.mailbox_id",
+        (trash, account_id, account_id),
+    )
+
+
+class MailboxIndexer:
+    """Keeps ``mail_trash`` naming the Mailbox whose role is trash. When the role moves (set
+    on another Mailbox, removed, or the trash destroyed), every unreadThreads is recounted:
+    the only full recount, and only then."""
+
+    type_name = MAILBOX
+    schema_sql = ""
+
+    def write(
+        self, conn: sqlite3.Connection, account_id: str, object_id: str, doc: Document | None
+    ) -> None:
+        trash = _trash_id(conn, account_id)
+        is_trash = doc is not None and doc.get("role") == TRASH
+        if is_trash and trash != object_id:
+            conn.execute(
+                "INSERT INTO mail_trash (account_id, mailbox_id) VALUES (?, ?) "
+                "ON CONFLICT (account_id) DO UPDATE SET mailbox_id = excluded.mailbox_id",
+                (account_id, object_id),
+            )
+            _recount_unread_threads(conn, account_id, object_id)
+        elif not is_trash and trash == object_id:
+            conn.execute("DELETE FROM mail_trash WHERE account_id = ?", (account_id,))
+            _recount_unread_threads(conn, account_id, None)
+
+    def drop_account(self, conn: sqlite3.Connection, account_id: str) -> None:
+        conn.execute("DELETE FROM mail_trash WHERE account_id = ?", (account_id,))
 
 
 def _in_list(values: list[str]) -> str:
@@ -444,5 +553,5 @@ class SqliteMailStore(SqliteDataStore):
     """The SQLite data role with the mail index role on the same database."""
 
     def __init__(self, path: Path, readers: int = 4) -> None:
-        super().__init__(path, readers, indexers=[EmailIndexer()])
+        super().__init__(path, readers, indexers=[EmailIndexer(), MailboxIndexer()])
         self.mail = SqliteMailIndex(self)
