@@ -93,6 +93,7 @@ class FailureThrottle:
         self.allowed = allowed
         self.window = window
         self._failures: dict[str, deque[float]] = {}
+        self._next_purge = 0.0
 
     def _recent(self, client: str, now: float) -> deque[float]:
         failures = self._failures.setdefault(client, deque())
@@ -111,7 +112,20 @@ class FailureThrottle:
         return max(1, int(failures[0] + self.window - now) + 1)
 
     def failed(self, client: str) -> None:
-        self._recent(client, time.monotonic()).append(time.monotonic())
+        now = time.monotonic()
+        if len(self._failures) >= self.MAX_CLIENTS and now >= self._next_purge:
+            self._forget_quiet(now)
+            self._next_purge = now + 1  # a flood costs one sweep a second, not one a failure
+        self._recent(client, now).append(now)
+
+    #: addresses tracked at once; past it, those with no failure in the window are forgotten
+    MAX_CLIENTS = 10_000
+
+    def _forget_quiet(self, now: float) -> None:
+        """Keep memory bounded when many addresses fail once and never come back."""
+        for client in list(self._failures):
+            if not self._recent(client, now):
+                del self._failures[client]
 
 
 class Authenticator:

@@ -114,3 +114,23 @@ def test_failure_throttle(monkeypatch):
     assert throttle.retry_after("5.6.7.8") == 0, "other clients are not affected"
     clock[0] += 61
     assert throttle.retry_after("1.2.3.4") == 0
+
+
+def test_failure_throttle_memory_stays_bounded(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("jmap.auth.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr(FailureThrottle, "MAX_CLIENTS", 100)
+    throttle = FailureThrottle(allowed=2, window=60)
+    for n in range(100):
+        throttle.failed(f"10.0.{n // 256}.{n % 256}")
+    throttle.failed("1.2.3.4")
+    throttle.failed("1.2.3.4")
+    assert throttle.retry_after("1.2.3.4") > 0
+    clock[0] += 61  # the one-off failures age out; a new failure makes room
+    throttle.failed("5.6.7.8")
+    assert len(throttle._failures) == 1
+    # a client still inside its window is never forgotten
+    throttle.failed("5.6.7.8")
+    for n in range(150):
+        throttle.failed(f"10.1.{n // 256}.{n % 256}")
+    assert throttle.retry_after("5.6.7.8") > 0
