@@ -1,4 +1,4 @@
-"""A real JMAP client from PyPI (jmapc) logs in over TLS and works with mailboxes.
+"""A real JMAP client from PyPI (jmapc) logs in over TLS and works with mailboxes and mail.
 
 jmapc only speaks https://HOST/.well-known/jmap, so the server runs with a self-signed
 certificate made here, which the client is told to trust.
@@ -15,8 +15,26 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from jmapc import Client, MailboxQueryFilterCondition
-from jmapc.methods import MailboxGet, MailboxGetResponse, MailboxQuery, MailboxSet
+from jmapc import (
+    Client,
+    Email,
+    EmailAddress,
+    EmailBodyPart,
+    EmailBodyValue,
+    EmailQueryFilterCondition,
+    MailboxQueryFilterCondition,
+)
+from jmapc.methods import (
+    EmailGet,
+    EmailQuery,
+    EmailSet,
+    MailboxGet,
+    MailboxGetResponse,
+    MailboxQuery,
+    MailboxSet,
+    SearchSnippetGet,
+    ThreadGet,
+)
 
 from tests.conftest import MAIL, USERS, start_server
 
@@ -86,3 +104,69 @@ def test_jmapc_lists_and_creates_mailboxes(tls_server):
     assert found.ids == [new_id]
     again = client.request(MailboxGet(ids=[new_id]))
     assert again.data[0].name == "From jmapc"
+
+
+def test_jmapc_sends_finds_and_reads_mail(tls_server, tmp_path):
+    """jmapc's own Email models round-trip through Email/set, /query, /get, SearchSnippet,
+    Thread/get and a blob download: our JSON is what a third-party client expects."""
+    client = Client.create_with_password(
+        host=f"127.0.0.1:{tls_server.port}",
+        user="alice@example.com",
+        password=USERS["alice@example.com"],
+    )
+    drafts = next(m.id for m in client.request(MailboxGet(ids=None)).data if m.role == "drafts")
+    report = tmp_path / "quarterly-report.pdf"
+    report.write_bytes(b"%PDF-1.4 pretend report\n" * 40)
+    blob = client.upload_blob(report)
+    created = client.request(
+        EmailSet(
+            create={
+                "draft": Email(
+                    mail_from=[EmailAddress(name="Alice", email="alice@example.com")],
+                    to=[EmailAddress(name="Bob Builder", email="bob@example.com")],
+                    subject="Quarterly numbers for Zanzibar",
+                    mailbox_ids={drafts: True},
+                    keywords={"$draft": True},
+                    body_values={"body": EmailBodyValue(value="Numbers attached. Cheers")},
+                    text_body=[EmailBodyPart(part_id="body", type="text/plain")],
+                    attachments=[
+                        EmailBodyPart(
+                            blob_id=blob.id,
+                            type="application/pdf",
+                            name="quarterly-report.pdf",
+                            disposition="attachment",
+                        )
+                    ],
+                )
+            }
+        )
+    )
+    assert created.not_created is None, created.not_created
+    email_id = created.created["draft"].id
+
+    found = client.request(
+        EmailQuery(filter=EmailQueryFilterCondition(text="zanzib", in_mailbox=drafts))
+    )
+    assert found.ids == [email_id]
+    got = client.request(EmailGet(ids=[email_id], fetch_text_body_values=True))
+    (email,) = got.data
+    assert email.subject == "Quarterly numbers for Zanzibar"
+    assert email.mail_from == [EmailAddress(name="Alice", email="alice@example.com")]
+    assert email.to == [EmailAddress(name="Bob Builder", email="bob@example.com")]
+    assert email.keywords == {"$draft": True} and email.has_attachment is True
+    assert email.received_at is not None and email.sent_at is not None
+    (text,) = email.text_body
+    assert email.body_values[text.part_id].value.strip() == "Numbers attached. Cheers"
+    (attachment,) = email.attachments
+    assert attachment.name == "quarterly-report.pdf" and attachment.type == "application/pdf"
+    downloaded = tmp_path / "downloaded.pdf"
+    client.download_attachment(attachment, downloaded)
+    assert downloaded.read_bytes() == report.read_bytes()
+
+    snippets = client.request(
+        SearchSnippetGet(ids=[email_id], filter=EmailQueryFilterCondition(text="zanzibar"))
+    )
+    (snippet,) = snippets.data
+    assert "<mark>Zanzibar</mark>" in snippet.subject
+    thread = client.request(ThreadGet(ids=[email.thread_id]))
+    assert thread.data[0].email_ids == [email_id]
