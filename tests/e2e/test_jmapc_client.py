@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import queue
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from jmapc import (
     EmailBodyPart,
     EmailBodyValue,
     EmailQueryFilterCondition,
+    EventSourceConfig,
     MailboxQueryFilterCondition,
 )
 from jmapc.methods import (
@@ -170,3 +173,33 @@ def test_jmapc_sends_finds_and_reads_mail(tls_server, tmp_path):
     assert "<mark>Zanzibar</mark>" in snippet.subject
     thread = client.request(ThreadGet(ids=[email.thread_id]))
     assert thread.data[0].email_ids == [email_id]
+
+
+def test_jmapc_event_source_hears_a_change(tls_server):
+    """jmapc's EventSource client (sseclient) receives the StateChange of a change."""
+    client = Client.create_with_password(
+        host=f"127.0.0.1:{tls_server.port}",
+        user="alice@example.com",
+        password=USERS["alice@example.com"],
+        event_source_config=EventSourceConfig(types="Mailbox", closeafter="state", ping=0),
+    )
+    account = client.account_id
+    heard: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: heard.put(next(iter(client.events))), daemon=True).start()
+    # Nothing tells when the stream is open, so change something until a change is heard.
+    states = []
+    for attempt in range(20):
+        created = client.request(MailboxSet(create={"n": {"name": f"Heard over SSE {attempt}"}}))
+        states.append(created.new_state)
+        try:
+            event = heard.get(timeout=0.5)
+            break
+        except queue.Empty:
+            continue
+    else:
+        raise AssertionError("no StateChange reached jmapc's EventSource client")
+    assert event.data.changed[account].mailbox in states
+    assert event.id  # the whole visible state, for Last-Event-ID resumption
+    # jmapc keeps the finished stream's TLS connection open; close it so that the server's
+    # graceful shutdown need not wait for it (jmapc offers no public way to do this)
+    client._events.resp.close()
