@@ -110,6 +110,10 @@ CREATE INDEX IF NOT EXISTS uploads_by_blob ON uploads (blob_id);
 """
 
 
+#: transactions one COMMIT may carry at most
+MAX_BATCH = 64
+
+
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -159,6 +163,11 @@ class SqliteDataStore:
         self._local = threading.local()
         self._write_conn: sqlite3.Connection | None = None
         self._write_lock = asyncio.Lock()
+        #: group commit: transactions whose writes are in the open SQLite transaction, and
+        #: how many more are waiting for the lock (they will join it)
+        self._batch: list[asyncio.Future[None]] = []
+        self._entering = 0
+        self._orphan_commits: set[asyncio.Future[None]] = set()
         self._reader_conns: list[sqlite3.Connection] = []
 
     # -- plumbing --
@@ -178,6 +187,7 @@ class SqliteDataStore:
             if self._write_conn is not None:
                 self._write_conn.close()
 
+        await self._commit_open_batch()
         await self._on_writer(shut_writer)
         for conn in self._reader_conns:
             conn.close()
@@ -225,6 +235,7 @@ class SqliteDataStore:
             return result
 
         async with self._write_lock:
+            await self._commit_batch()
             try:
                 return await self._on_writer(run)
             except sqlite3.IntegrityError as exc:
@@ -386,19 +397,67 @@ class SqliteDataStore:
     # -- objects and state --
     @asynccontextmanager
     async def transaction(self, account_id: str) -> AsyncIterator[SqliteTransaction]:
-        async with self._write_lock:
+        """One method call's writes, atomically (a savepoint), durable when this returns.
+
+        Group commit: transactions that queue up for the writer while one commits join a
+        single SQLite transaction, and one fsync makes all of them durable. Each still waits
+        for that COMMIT before returning, so nothing is acknowledged before it is on disk.
+        """
+        durable = asyncio.get_running_loop().create_future()
+        self._entering += 1
+        try:
+            await self._write_lock.acquire()
+        except BaseException:
+            self._entering -= 1
+            if self._batch:  # whoever held the lock left the batch for us to commit
+                task = asyncio.ensure_future(self._commit_open_batch())
+                self._orphan_commits.add(task)
+                task.add_done_callback(self._orphan_commits.discard)
+            raise
+        self._entering -= 1
+        try:
             conn = self._write_conn
             assert conn is not None
             tx = SqliteTransaction(self, conn, account_id)
             try:
-                await self._on_writer(tx.begin)
+                await self._on_writer(lambda: tx.begin(batch_open=bool(self._batch)))
                 yield tx
                 await self._on_writer(tx.commit)
             except BaseException as exc:
-                await self._on_writer(tx.rollback)
+                await self._on_writer(lambda: tx.rollback(batch_open=bool(self._batch)))
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(str(exc)) from exc
                 raise
+            self._batch.append(durable)
+        finally:
+            if self._batch and (self._entering == 0 or len(self._batch) >= MAX_BATCH):
+                await self._commit_batch()
+            self._write_lock.release()
+        await durable
+
+    async def _commit_batch(self) -> None:
+        """COMMIT the open batch (the write lock is held) and tell its transactions."""
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        conn = self._write_conn
+        assert conn is not None
+        try:
+            await self._on_writer(lambda: conn.execute("COMMIT"))
+        except BaseException as exc:
+            if conn.in_transaction:
+                await self._on_writer(lambda: conn.execute("ROLLBACK"))
+            for durable in batch:
+                if not durable.done():
+                    durable.set_exception(StoreError(f"commit failed: {exc}"))
+            return
+        for durable in batch:
+            if not durable.done():
+                durable.set_result(None)
+
+    async def _commit_open_batch(self) -> None:
+        async with self._write_lock:
+            await self._commit_batch()
 
     async def get(
         self, account_id: str, type_name: str, ids: list[str] | None
@@ -659,8 +718,10 @@ class SqliteTransaction:
         self.changed_types: dict[str, int] = {}
 
     # Runs on the writer thread.
-    def begin(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
+    def begin(self, batch_open: bool) -> None:
+        if not batch_open:
+            self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("SAVEPOINT tx")
         row = self._conn.execute(
             "SELECT next_id FROM accounts WHERE id = ?", (self.account_id,)
         ).fetchone()
@@ -668,8 +729,14 @@ class SqliteTransaction:
             raise NotFoundError(self.account_id)
         self._next_id = row[0]
 
-    def rollback(self) -> None:
-        if self._conn.in_transaction:
+    def rollback(self, batch_open: bool) -> None:
+        """Undo this transaction only; others of the batch stay."""
+        if not self._conn.in_transaction:
+            return
+        if batch_open:
+            self._conn.execute("ROLLBACK TO tx")
+            self._conn.execute("RELEASE tx")
+        else:
             self._conn.execute("ROLLBACK")
 
     def commit(self) -> None:
@@ -718,7 +785,7 @@ class SqliteTransaction:
             "UPDATE accounts SET modseq = ?, next_id = ? WHERE id = ?",
             (modseq, self._next_id, account),
         )
-        conn.execute("COMMIT")
+        conn.execute("RELEASE tx")  # the store COMMITs the batch
         self.changed_types = type_modseqs
 
     # The Transaction interface (called on the event loop).

@@ -254,3 +254,70 @@ def test_transaction_on_an_unknown_account(run_data):
         assert mine == [{"id": "y"}]
 
     run_data(body)
+
+
+class Refused(Exception):
+    pass
+
+
+def test_concurrent_transactions_stay_independent(run_data):
+    """Concurrent transactions may share one commit (group commit), but each is atomic on
+    its own: one that fails leaves nothing, the others all land, and their writes are
+    visible to every reader as soon as their transaction returns."""
+
+    async def body(data: DataStore):
+        acc = await new_account(data)
+        other = await new_account(data, "bob@example.com")
+
+        async def one(i: int) -> str:
+            account = acc if i % 2 else other
+            async with data.transaction(account) as tx:
+                await tx.create("Thing", {"id": f"t{i}"})
+                await asyncio.sleep(0)
+                if i % 3 == 0:
+                    raise Refused(i)
+                await tx.update("Thing", {"id": f"t{i}", "done": True})
+            # durable and visible the moment the transaction returns
+            _, docs = await data.get(account, "Thing", [f"t{i}"])
+            assert docs == [{"id": f"t{i}", "done": True}]
+            return account
+
+        results = await asyncio.gather(*(one(i) for i in range(60)), return_exceptions=True)
+        refused = {i for i, r in enumerate(results) if isinstance(r, Refused)}
+        assert refused == {i for i in range(60) if i % 3 == 0}
+        assert not [r for r in results if isinstance(r, BaseException) and r.args[0] not in refused]
+        for account, parity in ((acc, 1), (other, 0)):
+            _, docs = await data.get(account, "Thing", None)
+            expected = {f"t{i}" for i in range(60) if i % 2 == parity and i % 3}
+            assert {d["id"] for d in docs} == expected
+            changes = await data.changes(account, "Thing", 0, None)
+            assert set(changes.created) == expected
+
+    run_data(body)
+
+
+def test_cancelled_transactions_do_not_stall_the_others(run_data):
+    async def body(data: DataStore):
+        acc = await new_account(data)
+
+        async def one(i: int) -> None:
+            async with data.transaction(acc) as tx:
+                await tx.create("Thing", {"id": f"t{i}"})
+                await asyncio.sleep(0.001)
+
+        tasks = [asyncio.create_task(one(i)) for i in range(30)]
+        await asyncio.sleep(0.002)
+        for task in tasks[10:20]:
+            task.cancel()
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+        landed = {f"t{i}" for i, r in enumerate(results) if r is None}
+        assert len(landed) >= 20
+        _, docs = await data.get(acc, "Thing", None)
+        # a cancelled transaction either landed whole or not at all; none is half-there
+        assert landed <= {d["id"] for d in docs}
+        # and the store keeps working
+        async with data.transaction(acc) as tx:
+            await tx.create("Thing", {"id": "after"})
+        assert (await data.get(acc, "Thing", ["after"]))[1] == [{"id": "after"}]
+
+    run_data(body)
