@@ -16,7 +16,7 @@ def part_blob_id(blob_id: str, part_id: str) -> str:
 def split_blob_id(value: str) -> tuple[str, list[str]] | None:
     """The stored blob and the chain of partIds a (part) blob id names, or None."""
     root, *parts = value.split("_")
-    if not is_blob_id(root) or not all(p and p.isdigit() for p in parts):
+    if not is_blob_id(root) or not all(p.isascii() and p.isdigit() for p in parts):
         return None
     return root, parts
 
