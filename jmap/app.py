@@ -171,8 +171,8 @@ class Server:
         too_large = RequestError(
             "limit", f"The request is larger than {limit} octets.", 413, "maxSizeRequest"
         )
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        declared = _declared_length(request)
+        if declared is not None and declared > limit:
             raise too_large
         chunks, size = [], 0
         try:
@@ -197,8 +197,8 @@ class Server:
         if account.is_read_only:
             return problem(403, "The account is read-only.")
         limits = self.config.limits
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limits.max_size_upload:
+        declared = _declared_length(request)
+        if declared is not None and declared > limits.max_size_upload:
             return _upload_too_large(limits.max_size_upload)
         media_type = request.headers.get("content-type") or "application/octet-stream"
         try:
@@ -265,6 +265,12 @@ class Server:
         if name not in schema_names():
             return problem(404, "No such schema.")
         return json_response(schema_document(name))
+
+
+def _declared_length(request: Request) -> int | None:
+    """The Content-Length the client announced, if it is a plain number."""
+    value = request.headers.get("content-length", "")
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _find_account(accounts: list[Account], account_id: str) -> Account | None:

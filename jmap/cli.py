@@ -147,7 +147,8 @@ def _mail_domain(config: Config) -> str:
     host = config.host
     if host in ("127.0.0.1", "0.0.0.0", "::", "::1", "localhost"):
         return "localhost"
-    return host if not host.replace(".", "").isdigit() else socket.gethostname()
+    numeric = host.replace(".", "")
+    return host if not (numeric.isascii() and numeric.isdigit()) else socket.gethostname()
 
 
 @main.group()

@@ -54,7 +54,7 @@ async def eventsource(hub: PushHub, request: Request) -> Response:
     if closeafter not in ("state", "no"):
         return problem(400, "closeafter must be state or no.")
     ping_text = params.get("ping", "0")
-    if not ping_text.isdigit() or len(ping_text) > 9:
+    if not (ping_text.isascii() and ping_text.isdigit()) or len(ping_text) > 9:
         return problem(400, "ping must be a non-negative integer.")
     ping = int(ping_text)
     if ping:

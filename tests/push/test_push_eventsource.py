@@ -80,6 +80,7 @@ def test_authentication_is_required(push_server):
         {"types": "*", "closeafter": "maybe", "ping": "0"},
         {"types": "*", "closeafter": "no", "ping": "-1"},
         {"types": "*", "closeafter": "no", "ping": "soon"},
+        {"types": "*", "closeafter": "no", "ping": "\u00b2"},
     ],
 )
 def test_bad_parameters(push_server, params):
