@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -119,3 +121,40 @@ def test_random_request_bodies(alice, body):
         "/jmap/api/", content=content, headers={"Content-Type": "application/json"}
     )
     check(response)
+
+
+wire_text = st.text(max_size=12) | st.sampled_from(["*", "0", "30", "\u00b2", "state", "no", "%"])
+
+
+@FUZZ
+@given(types=wire_text, closeafter=wire_text, ping=wire_text)
+def test_random_event_source_parameters(alice, types, closeafter, ping):
+    params = {"types": types, "closeafter": closeafter, "ping": ping}
+    with alice.http.stream("GET", "/jmap/eventsource/", params=params, timeout=10) as response:
+        assert response.status_code in (200, 400), response.status_code
+        if response.status_code == 400:
+            response.read()
+            assert response.headers["content-type"] == "application/problem+json"
+
+
+@FUZZ
+@given(blob=wire_text, name=wire_text, accept=wire_text, account=wire_text)
+def test_random_download_urls(alice, blob, name, accept, account):
+    account = account or alice.account_id
+    path = f"/jmap/download/{quote(account, safe='')}/{quote(blob, safe='')}/"
+    response = alice.http.get(path + quote(name or "x", safe=""), params={"accept": accept})
+    # 307: a path made non-canonical by "." or ".." segments is redirected, not served
+    assert response.status_code in (307, 400, 404), response.status_code
+
+
+@FUZZ
+@given(account=wire_text, media_type=wire_text, body=st.binary(max_size=64))
+def test_random_uploads(alice, account, media_type, body):
+    target = alice.account_id if account == "*" else account
+    printable = "".join(c for c in media_type if " " <= c <= "~").strip()
+    response = alice.http.post(
+        f"/jmap/upload/{quote(target or 'x', safe='')}/",
+        content=body,
+        headers={"Content-Type": printable or "x/y"},
+    )
+    assert response.status_code in (201, 400, 404), response.status_code
