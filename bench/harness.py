@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import FulmarServer, free_port
+from tests.conftest import FulmarServer, create_accounts, free_port
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -29,8 +29,6 @@ def report(name: str, samples_ms: list[float], elapsed_s: float) -> str:
 @contextmanager
 def bench_server(users: dict[str, str], config: str = "") -> Iterator[FulmarServer]:
     """A server with embedded storage in a temporary directory, with ``users`` created."""
-    from tests.conftest import create_accounts
-
     with tempfile.TemporaryDirectory(prefix="fulmar-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         data_dir.mkdir()

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from pushkit import REDIS_SERVER, TEST_CONFIG, Node, free_port, provision
+
+from tests.push.pushkit import REDIS_SERVER, TEST_CONFIG, Node, free_port, provision
 
 
 @dataclass

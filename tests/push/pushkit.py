@@ -32,6 +32,7 @@ from websockets.typing import Subprotocol
 from jmap.auth import new_token
 from jmap.provision import add_account
 from jmap.store.sqlite import SqliteDataStore
+from tests.conftest import Client as JmapClient
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -143,38 +144,14 @@ class Node:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def client(self, login: str) -> Client:
-        return Client(self, login)
+        return Client(self, login, PASSWORD)
 
 
-@dataclass
-class Client:
-    """A JMAP client for one user over HTTP."""
-
-    node: Node
-    login: str
-    http: httpx.Client = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.node.url, auth=(self.login, PASSWORD), timeout=10)
-
-    @property
-    def session(self) -> dict[str, Any]:
-        response = self.http.get("/.well-known/jmap")
-        response.raise_for_status()
-        return response.json()
-
-    @property
-    def account_id(self) -> str:
-        return self.session["primaryAccounts"][MAIL]
-
-    def call(self, name: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        body = {"using": USING, "methodCalls": [[name, args, "c0"]]}
-        response = self.http.post("/jmap/api/", json=body)
-        assert response.status_code == 200, response.text
-        ((response_name, result, _),) = response.json()["methodResponses"]
-        return response_name, result
+class Client(JmapClient):
+    """The suite's JMAP client with the push tests' password, plus a helper or two."""
 
     def ok(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Like the suite's, without adding an accountId (PushSubscription takes none)."""
         response_name, result = self.call(name, args)
         assert response_name == name, result
         return result
@@ -186,8 +163,6 @@ class Client:
         )
         assert result["created"], result
         return result["created"]["m"]["id"], result["newState"]
-
-
 
 
 class JmapSocket:

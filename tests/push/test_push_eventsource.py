@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from pushkit import PASSWORD, Node, provision
+
+from tests.push.pushkit import PASSWORD, Node, provision
 
 BOB = "bob@example.com"
 

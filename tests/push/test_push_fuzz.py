@@ -7,7 +7,8 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pushkit import USING, JmapSocket
+
+from tests.push.pushkit import USING, JmapSocket
 
 ALICE = "alice@example.com"
 TYPES = ["Request", "WebSocketPushEnable", "WebSocketPushDisable", "Response", "Nonsense"]

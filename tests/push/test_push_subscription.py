@@ -15,8 +15,9 @@ from datetime import datetime
 
 import httpx
 import pytest
-from pushkit import FULMAR, PushKeys, Receiver
 from py_vapid import Vapid02
+
+from tests.push.pushkit import FULMAR, PushKeys, Receiver
 
 CAROL = "carol@example.com"
 

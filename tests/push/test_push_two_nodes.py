@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from pushkit import PASSWORD, JmapSocket, Node, provision
+
+from tests.push.pushkit import PASSWORD, JmapSocket, Node, provision
 
 ALICE = "alice@example.com"
 

@@ -6,13 +6,13 @@ import asyncio
 import json
 
 import pytest
-from pushkit import PushKeys
 
 from push.bus import InProcessBus
 from push.redis_bus import RedisBus
 from push.ssrf import check_push_url
 from push.state import PushView, decode_push_state, encode_push_state
 from push.webpush import WebPushSender, check_keys
+from tests.push.pushkit import PushKeys
 
 
 def test_push_state_round_trip():

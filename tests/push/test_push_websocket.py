@@ -10,7 +10,13 @@ import time
 
 import httpx
 import pytest
-from pushkit import (
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
+
+from jmap.auth import hash_password
+from jmap.store.sqlite import SqliteDataStore
+from tests.push.pushkit import (
     CORE,
     FULMAR,
     PASSWORD,
@@ -21,12 +27,6 @@ from pushkit import (
     basic,
     provision,
 )
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.typing import Subprotocol
-
-from jmap.auth import hash_password
-from jmap.store.sqlite import SqliteDataStore
 
 ALICE = "alice@example.com"
 ERR = "urn:ietf:params:jmap:error:"
