@@ -43,8 +43,14 @@ class Invocation:
     capability: str = CORE
 
     def account(self, account_id: Any, *, write: bool = False) -> Account:
-        """The account the call names, if this user may use this method there."""
-        account = self.accounts.get(account_id) if isinstance(account_id, str) else None
+        """The account the call names, if this user may use this method there.
+
+        A missing or non-string accountId is invalidArguments; accountNotFound is for an
+        id that names no account of this user (RFC 8620 §3.6.2).
+        """
+        if not isinstance(account_id, str):
+            raise MethodError("invalidArguments", "accountId must be given, as a string.")
+        account = self.accounts.get(account_id)
         if account is None:
             raise MethodError("accountNotFound")
         if write and account.is_read_only:
@@ -114,8 +120,6 @@ def parse_request(body: bytes, limits_calls: int) -> dict[str, Any]:
         raise RequestError(
             "unknownCapability", f"The server does not support: {', '.join(unknown)}."
         )
-    if CORE not in using:
-        raise RequestError("unknownCapability", f"'using' must include {CORE}.")
     if len(calls) > limits_calls:
         raise RequestError(
             "limit",
