@@ -19,7 +19,7 @@ from .auth import Credentials
 from .capabilities import CORE, SUPPORTED
 from .config import Limits
 from .errors import MethodError, RequestError
-from .pointer import PointerError, evaluate
+from .pointer import PointerError, TooManyItems, evaluate
 from .services import Services
 from .store.base import Account, Principal, StoreError
 
@@ -204,11 +204,15 @@ class _Budget:
     def spend_references(self, size: int) -> None:
         self.references -= size
         if self.references < 0:
-            raise RequestError(
-                "limit",
-                "The result references of the request expand to too much data.",
-                limit="maxSizeReferences",
-            )
+            raise self.too_much_referenced()
+
+    @staticmethod
+    def too_much_referenced() -> RequestError:
+        return RequestError(
+            "limit",
+            "The result references of the request expand to too much data.",
+            limit="maxSizeReferences",
+        )
 
     def spend_response(self, size: int) -> None:
         self.responses -= size
@@ -236,23 +240,28 @@ def _resolve_references(
             and isinstance(value.get("path"), str)
         ):
             raise MethodError("invalidResultReference", f"'{key}' is not a ResultReference object.")
-        source = next((r for r in responses if r.call_id == value["resultOf"]), None)
-        if source is None:
+        # RFC 8620 §3.7: the response of that call with that name (Foo/copy may also
+        # answer an implicit Foo/set under the same call id)
+        answers = [r for r in responses if r.call_id == value["resultOf"]]
+        source = next((r for r in answers if r.name == value["name"]), None)
+        if not answers:
             raise MethodError(
                 "invalidResultReference", f"No earlier call has the id {value['resultOf']!r}."
             )
-        if source.name != value["name"]:
+        if source is None:
             raise MethodError(
                 "invalidResultReference",
-                f"Call {value['resultOf']!r} answered {source.name!r}, not {value['name']!r}.",
+                f"Call {value['resultOf']!r} answered {answers[0].name!r}, not {value['name']!r}.",
             )
         # What a path selects is at most twice the JSON of its source (each item once,
-        # plus commas), and the source's size was within the response budget: this
-        # allocates no more than that before it is counted.
+        # plus commas), and the source's size was within the response budget; a ``*``
+        # expansion stops at what the budget could hold (an item takes 2 octets or more).
         try:
-            resolved[name] = evaluate(source.arguments, value["path"])
+            resolved[name] = evaluate(source.arguments, value["path"], budget.references // 2)
         except PointerError as exc:
             raise MethodError("invalidResultReference", f"Path {value['path']!r}: {exc}") from None
+        except TooManyItems:
+            raise budget.too_much_referenced() from None
         budget.spend_references(len(orjson.dumps(resolved[name])))
     return resolved
 
