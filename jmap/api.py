@@ -124,7 +124,11 @@ def _deeper_than(value: Any, max_depth: int) -> bool:
 
 def parse_request(body: bytes, limits: Limits) -> dict[str, Any]:
     """Decode and type-check a Request object; raise the matching RequestError."""
-    request = decode_json(body, limits.max_json_depth)
+    return check_request(decode_json(body, limits.max_json_depth), limits)
+
+
+def check_request(request: Any, limits: Limits) -> dict[str, Any]:
+    """Type-check a decoded Request object; raise the matching RequestError."""
     if not isinstance(request, dict):
         raise RequestError("notRequest", "The request is not a JSON object.")
     using = request.get("using")

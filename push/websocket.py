@@ -23,7 +23,7 @@ import orjson
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from jmap.api import decode_json, parse_request, run_request
+from jmap.api import check_request, decode_json, run_request
 from jmap.auth import Credentials
 from jmap.errors import RequestError
 from jmap.session import build_session
@@ -155,7 +155,7 @@ class Connection:
             return
         kind = obj.get("@type")
         if kind == "Request":
-            task = asyncio.create_task(self._run(raw, request_id))
+            task = asyncio.create_task(self._run(obj, request_id))
             self._requests.add(task)
             task.add_done_callback(self._requests.discard)
         elif kind == "WebSocketPushEnable":
@@ -166,7 +166,7 @@ class Connection:
             error = RequestError("notRequest", f"Unknown @type {kind!r}.")
             await self.send_error(error, request_id)
 
-    async def _run(self, raw: bytes, request_id: str | None) -> None:
+    async def _run(self, obj: dict[str, Any], request_id: str | None) -> None:
         server = self.hub.server
         assert server.services is not None and server.auth is not None
         principal = self.auth.principal
@@ -177,7 +177,7 @@ class Connection:
                     return
                 accounts = await server.services.data.accounts_for(principal.id)
                 credentials = replace(self.auth, accounts=accounts)
-                request = parse_request(raw, self.hub.config.limits)
+                request = check_request(obj, self.hub.config.limits)
                 session = build_session(self.hub.config, principal, accounts)
                 response = await run_request(
                     request, server.services, server.registry, credentials, session["state"]
