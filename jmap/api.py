@@ -17,8 +17,9 @@ import orjson
 
 from .auth import Credentials
 from .capabilities import CORE, SUPPORTED
+from .config import Limits
 from .errors import MethodError, RequestError
-from .pointer import PointerError, evaluate
+from .pointer import PointerError, TooManyItems, evaluate
 from .services import Services
 from .store.base import Account, Principal, StoreError
 
@@ -43,8 +44,14 @@ class Invocation:
     capability: str = CORE
 
     def account(self, account_id: Any, *, write: bool = False) -> Account:
-        """The account the call names, if this user may use this method there."""
-        account = self.accounts.get(account_id) if isinstance(account_id, str) else None
+        """The account the call names, if this user may use this method there.
+
+        A missing or non-string accountId is invalidArguments; accountNotFound is for an
+        id that names no account of this user (RFC 8620 §3.6.2).
+        """
+        if not isinstance(account_id, str):
+            raise MethodError("invalidArguments", "accountId must be given, as a string.")
+        account = self.accounts.get(account_id)
         if account is None:
             raise MethodError("accountNotFound")
         if write and account.is_read_only:
@@ -76,15 +83,52 @@ class MethodRegistry:
         self.methods[name] = Method(name, capability, handler)
 
 
-def parse_request(body: bytes, limits_calls: int) -> dict[str, Any]:
-    """Decode and type-check a Request object; raise the matching RequestError."""
+def decode_json(body: bytes, max_depth: int) -> Any:
+    """Parse I-JSON (RFC 7493) nested at most ``max_depth`` arrays and objects deep.
+
+    Deeper is ``notJSON``: RFC 8259 §9 lets a parser limit the depth of nesting, and the
+    limit keeps every later stage (the duplicate-name check, validation, the filter and
+    response writers) far from Python's recursion limit and orjson's.
+    """
+    too_deep = RequestError(
+        "notJSON", f"The JSON is nested deeper than {max_depth} arrays and objects."
+    )
     try:
-        request = orjson.loads(body)
-        _reject_duplicate_names(body)
-    except orjson.JSONDecodeError:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):  # orjson's own limit (1024) is above any we allow
+            raise too_deep from None
         raise RequestError("notJSON", "The request body is not valid JSON.") from None
+    if _deeper_than(value, max_depth):
+        raise too_deep
+    try:
+        _reject_duplicate_names(body)
     except DuplicateName as exc:
         raise RequestError("notJSON", f"Duplicate member name {exc} (not I-JSON).") from None
+    return value
+
+
+def _deeper_than(value: Any, max_depth: int) -> bool:
+    """Level by level, without recursion; each array and object is looked at once."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(max_depth):
+        if not level:
+            return False
+        inner: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            inner.extend(c for c in children if isinstance(c, dict | list))
+        level = inner
+    return bool(level)
+
+
+def parse_request(body: bytes, limits: Limits) -> dict[str, Any]:
+    """Decode and type-check a Request object; raise the matching RequestError."""
+    return check_request(decode_json(body, limits.max_json_depth), limits)
+
+
+def check_request(request: Any, limits: Limits) -> dict[str, Any]:
+    """Type-check a decoded Request object; raise the matching RequestError."""
     if not isinstance(request, dict):
         raise RequestError("notRequest", "The request is not a JSON object.")
     using = request.get("using")
@@ -114,12 +158,11 @@ def parse_request(body: bytes, limits_calls: int) -> dict[str, Any]:
         raise RequestError(
             "unknownCapability", f"The server does not support: {', '.join(unknown)}."
         )
-    if CORE not in using:
-        raise RequestError("unknownCapability", f"'using' must include {CORE}.")
-    if len(calls) > limits_calls:
+    if len(calls) > limits.max_calls_in_request:
         raise RequestError(
             "limit",
-            f"The request has {len(calls)} method calls; the limit is {limits_calls}.",
+            f"The request has {len(calls)} method calls; "
+            f"the limit is {limits.max_calls_in_request}.",
             limit="maxCallsInRequest",
         )
     return request
@@ -142,8 +185,47 @@ def _reject_duplicate_names(body: bytes) -> None:
     json.loads(body, object_pairs_hook=_unique_members)
 
 
+@dataclass
+class _Answered:
+    """A method response, kept for the result references of later calls."""
+
+    name: str
+    arguments: dict[str, Any]
+    call_id: str
+
+
+@dataclass
+class _Budget:
+    """The octets a request's responses and reference expansions may still use.
+
+    Sizes are counted as each response is encoded (once) and each reference resolved,
+    so the check costs no extra serialisation of what came before.
+    """
+
+    responses: int
+    references: int
+
+    def spend_references(self, size: int) -> None:
+        self.references -= size
+        if self.references < 0:
+            raise self.too_much_referenced()
+
+    @staticmethod
+    def too_much_referenced() -> RequestError:
+        return RequestError(
+            "limit",
+            "The result references of the request expand to too much data.",
+            limit="maxSizeReferences",
+        )
+
+    def spend_response(self, size: int) -> None:
+        self.responses -= size
+        if self.responses < 0:
+            raise RequestError("limit", "The response would be too large.", limit="maxSizeResponse")
+
+
 def _resolve_references(
-    args: dict[str, Any], responses: list[tuple[str, dict[str, Any], str]]
+    args: dict[str, Any], responses: list[_Answered], budget: _Budget
 ) -> dict[str, Any]:
     if not any(key.startswith("#") for key in args):
         return args
@@ -162,21 +244,40 @@ def _resolve_references(
             and isinstance(value.get("path"), str)
         ):
             raise MethodError("invalidResultReference", f"'{key}' is not a ResultReference object.")
-        source = next((r for r in responses if r[2] == value["resultOf"]), None)
-        if source is None:
+        # RFC 8620 §3.7: the response of that call with that name (Foo/copy may also
+        # answer an implicit Foo/set under the same call id)
+        answers = [r for r in responses if r.call_id == value["resultOf"]]
+        source = next((r for r in answers if r.name == value["name"]), None)
+        if not answers:
             raise MethodError(
                 "invalidResultReference", f"No earlier call has the id {value['resultOf']!r}."
             )
-        if source[0] != value["name"]:
+        if source is None:
             raise MethodError(
                 "invalidResultReference",
-                f"Call {value['resultOf']!r} answered {source[0]!r}, not {value['name']!r}.",
+                f"Call {value['resultOf']!r} answered {answers[0].name!r}, not {value['name']!r}.",
             )
+        # What a path selects is at most twice the JSON of its source (each item once,
+        # plus commas), and the source's size was within the response budget; a ``*``
+        # expansion stops at what the budget could hold (an item takes 2 octets or more).
         try:
-            resolved[name] = evaluate(source[1], value["path"])
+            resolved[name] = evaluate(source.arguments, value["path"], budget.references // 2)
         except PointerError as exc:
             raise MethodError("invalidResultReference", f"Path {value['path']!r}: {exc}") from None
+        except TooManyItems:
+            raise budget.too_much_referenced() from None
+        budget.spend_references(len(orjson.dumps(resolved[name])))
     return resolved
+
+
+def _encode(name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any], bytes]:
+    """The response's JSON; a value JSON cannot hold is a bug, answered serverFail."""
+    try:
+        return name, arguments, orjson.dumps(arguments)
+    except orjson.JSONEncodeError:
+        log.exception("%s answered what JSON cannot hold", name)
+        error = {"type": "serverFail", "description": "Internal error."}
+        return "error", error, orjson.dumps(error)
 
 
 async def run_request(
@@ -186,7 +287,14 @@ async def run_request(
     credentials: Credentials,
     session_state: str,
 ) -> dict[str, Any]:
-    """Run the method calls of a parsed Request and build the Response object."""
+    """Run the method calls of a parsed Request and build the Response object.
+
+    Each method response is encoded once, as soon as it is made, and kept encoded (an
+    ``orjson.Fragment``; error objects stay dicts for the metrics): its size counts
+    against ``limits.max_size_response``, which ends the request with a ``limit`` error.
+    """
+    limits = services.config.limits
+    budget = _Budget(limits.max_size_response, limits.max_size_references)
     given_ids = request.get("createdIds")
     invocation = Invocation(
         services=services,
@@ -196,16 +304,19 @@ async def run_request(
         created_ids=dict(given_ids or {}),
         credential_id=credentials.id,
     )
-    responses: list[tuple[str, dict[str, Any], str]] = []
+    responses: list[_Answered] = []
+    out: list[list[Any]] = []
     for name, args, call_id in request["methodCalls"]:
         for response_name, response_args in await _run_call(
-            invocation, registry, name, args, call_id, responses
+            invocation, registry, name, args, call_id, responses, budget
         ):
-            responses.append((response_name, response_args, call_id))
-    body: dict[str, Any] = {
-        "methodResponses": [list(r) for r in responses],
-        "sessionState": session_state,
-    }
+            response_name, response_args, encoded = _encode(response_name, response_args)
+            size = len(encoded) + len(orjson.dumps([response_name, call_id]))
+            budget.spend_response(size)
+            responses.append(_Answered(response_name, response_args, call_id))
+            shown = response_args if response_name == "error" else orjson.Fragment(encoded)
+            out.append([response_name, shown, call_id])
+    body: dict[str, Any] = {"methodResponses": out, "sessionState": session_state}
     if given_ids is not None:
         body["createdIds"] = invocation.created_ids
     return body
@@ -217,17 +328,20 @@ async def _run_call(
     name: str,
     args: dict[str, Any],
     call_id: str,
-    earlier: list[tuple[str, dict[str, Any], str]],
+    earlier: list[_Answered],
+    budget: _Budget,
 ) -> list[Response]:
     method = registry.methods.get(name)
     if method is None or method.capability not in invocation.using:
         return [("error", {"type": "unknownMethod", "description": f"Unknown method {name}."})]
     invocation.name, invocation.call_id, invocation.capability = name, call_id, method.capability
     try:
-        resolved = _resolve_references(args, earlier)
+        resolved = _resolve_references(args, earlier, budget)
         result = await method.handler(invocation, resolved)
     except MethodError as exc:
         return [("error", exc.arguments())]
+    except RequestError:
+        raise
     except StoreError:
         log.exception("storage failure in %s", name)
         return [("error", {"type": "serverUnavailable", "description": "Storage is unavailable."})]

@@ -141,7 +141,7 @@ class Server:
         try:
             with self.api_slots.slot(principal.id):
                 body = await self._read_request_body(request)
-                request_obj = parse_request(body, self.config.limits.max_calls_in_request)
+                request_obj = parse_request(body, self.config.limits)
                 session = build_session(self.config, principal, accounts)
                 response = await run_request(
                     request_obj, self.services, self.registry, auth, session["state"]

@@ -33,6 +33,12 @@ class Limits:
     max_size_attachments_per_email: int = 50_000_000
     #: the largest message Email/import, Email/set create and ``fulmar import`` accept
     max_size_email: int = 50_000_000
+    #: the method responses of one request, in octets of JSON (then a ``limit`` error)
+    max_size_response: int = 20_000_000
+    #: what the result references of one request may expand to, in octets of JSON
+    max_size_references: int = 10_000_000
+    #: arrays and objects nested in a request; deeper is ``notJSON`` (RFC 8259 §9)
+    max_json_depth: int = 128
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from typing import Any
 import fastjsonschema
 
 from .errors import MethodError
+from .ids import is_date
 
 Validator = Callable[[Any], Any]
 
@@ -43,8 +44,13 @@ def schema_document(name: str) -> dict[str, Any]:
     return _load(name)
 
 
+#: ``date-time`` is RFC 3339's, with RFC 8620 §1.4's upper-case letters, and a real date
+#: (fastjsonschema's own only matches a pattern: it takes February 30th)
+FORMATS = {"date-time": is_date}
+
+
 def _compile(schema: dict[str, Any], defs: dict[str, Any]) -> Validator:
-    return fastjsonschema.compile({**schema, "$defs": defs})
+    return fastjsonschema.compile({**schema, "$defs": defs}, formats=FORMATS)
 
 
 def _describe(exc: fastjsonschema.JsonSchemaValueException) -> str:

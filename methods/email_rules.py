@@ -7,6 +7,7 @@ from typing import Any
 
 from jmap.api import Invocation
 from jmap.errors import SetError, invalid_properties
+from jmap.ids import normal_date
 from jmap.schema import type_schema
 from jmap.store.base import Transaction
 
@@ -51,10 +52,12 @@ async def check_mailboxes(inv: Invocation, tx: Transaction, value: Any) -> dict[
 
 
 def check_received_at(value: Any) -> str | None:
-    """A given receivedAt must be a UTCDate."""
-    if value is not None and type_schema("Email").invalid_properties({"receivedAt": value}):
+    """A given receivedAt must be a UTCDate; kept in RFC 8620 §1.4's normalised form."""
+    if value is None:
+        return None
+    if type_schema("Email").invalid_properties({"receivedAt": value}):
         raise invalid_properties(["receivedAt"], "receivedAt is a UTCDate.")
-    return value
+    return normal_date(value)
 
 
 def check_email_size(inv: Invocation, size: int) -> None:

@@ -14,11 +14,11 @@ from typing import Any
 
 from jmap.api import Invocation, MethodRegistry
 from jmap.errors import MethodError, SetError, invalid_properties
-from jmap.ids import is_id, utc_date
+from jmap.ids import is_id, timestamp, utc_date
 from jmap.schema import type_schema
 from jmap.store.base import Account, Document, Transaction
 from push.ssrf import check_push_url
-from push.subscription_records import TYPE, is_expired, parse_date
+from push.subscription_records import TYPE, is_expired
 from push.webpush import check_keys
 
 from .patch import apply_patch
@@ -226,10 +226,14 @@ class PushSubscriptionMethods:
 
 
 def _clamp_expires(value: str | None, max_days: int, now: float) -> str:
-    """The server's limit on a subscription's life (RFC 8620 §7.2: it MAY shorten it)."""
+    """The server's limit on a subscription's life (RFC 8620 §7.2: it MAY shorten it).
+
+    ``value`` passed the schema. A time already past becomes now: the subscription has
+    expired either way, and every stored date stays one the push records can read.
+    """
     limit = now + max_days * 86400
-    wanted = parse_date(value)
-    return utc_date(limit if wanted is None or wanted > limit else wanted)
+    wanted = timestamp(value, utc=True)
+    return utc_date(limit if wanted is None else min(max(wanted, now), limit))
 
 
 def register(registry: MethodRegistry) -> None:

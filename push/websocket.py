@@ -23,7 +23,7 @@ import orjson
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from jmap.api import parse_request, run_request
+from jmap.api import check_request, decode_json, run_request
 from jmap.auth import Credentials
 from jmap.errors import RequestError
 from jmap.session import build_session
@@ -142,9 +142,9 @@ class Connection:
             await self.send_error(error, None)
             return
         try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            await self.send_error(RequestError("notJSON", "The message is not valid JSON."), None)
+            obj = decode_json(raw, self.hub.config.limits.max_json_depth)
+        except RequestError as exc:  # notJSON, also when nested too deep
+            await self.send_error(exc, None)
             return
         if not isinstance(obj, dict):
             await self.send_error(RequestError("notRequest", "The message is not an object."), None)
@@ -155,7 +155,7 @@ class Connection:
             return
         kind = obj.get("@type")
         if kind == "Request":
-            task = asyncio.create_task(self._run(raw, request_id))
+            task = asyncio.create_task(self._run(obj, request_id))
             self._requests.add(task)
             task.add_done_callback(self._requests.discard)
         elif kind == "WebSocketPushEnable":
@@ -166,7 +166,7 @@ class Connection:
             error = RequestError("notRequest", f"Unknown @type {kind!r}.")
             await self.send_error(error, request_id)
 
-    async def _run(self, raw: bytes, request_id: str | None) -> None:
+    async def _run(self, obj: dict[str, Any], request_id: str | None) -> None:
         server = self.hub.server
         assert server.services is not None and server.auth is not None
         principal = self.auth.principal
@@ -177,7 +177,7 @@ class Connection:
                     return
                 accounts = await server.services.data.accounts_for(principal.id)
                 credentials = replace(self.auth, accounts=accounts)
-                request = parse_request(raw, self.hub.config.limits.max_calls_in_request)
+                request = check_request(obj, self.hub.config.limits)
                 session = build_session(self.hub.config, principal, accounts)
                 response = await run_request(
                     request, server.services, server.registry, credentials, session["state"]

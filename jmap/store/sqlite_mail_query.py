@@ -3,9 +3,9 @@ side tables (``sqlite_mail``) and the full-text table (``fts``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from jmap.ids import timestamp
 from jmap.message.search import fold
 
 from . import fts
@@ -14,14 +14,10 @@ from .mail import EmailQuery
 Params = list[Any]
 
 
-def epoch(date: str | None) -> int | None:
-    """Seconds since the epoch of a JMAP UTCDate or Date."""
-    if not date:
-        return None
-    try:
-        return int(datetime.fromisoformat(date.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return None
+def epoch(date: str | None) -> float | None:
+    """Seconds since the epoch of a JMAP UTCDate or Date (fractions kept: ``before``
+    ``…15.960Z`` takes a message received at ``…15Z``)."""
+    return timestamp(date)
 
 
 _SORT_COLUMNS = {
