@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -27,10 +28,11 @@ from .downloads import BlobResponse, content_disposition, is_media_type
 from .errors import RequestError
 from .housekeeping import housekeeping
 from .limits import InFlight
-from .observability import AccessLogMiddleware, Metrics
+from .observability import VERSION, AccessLogMiddleware, Metrics
 from .part_blobs import open_blob, visible
 from .schema import schema_document, schema_names
 from .services import Services
+from .serving import ShutdownMiddleware
 from .session import build_session
 from .store.base import Account, BlobTooLarge
 from .store.factory import open_data_store
@@ -62,7 +64,7 @@ class Server:
     def __init__(self, config: Config, registry: MethodRegistry) -> None:
         self.config = config
         self.registry = registry
-        self.metrics = Metrics()
+        self.metrics = Metrics(registry.methods)
         self.throttle = FailureThrottle(
             config.auth_failures_allowed, config.auth_failure_window_seconds
         )
@@ -72,7 +74,11 @@ class Server:
         self.services: Services | None = None
         self.auth: Authenticator | None = None
         self.push = PushHub(self)
+        self.metrics.push_connections.labels("eventsource").set_function(
+            lambda: len(self.push.streams)
+        )
         self._tasks: list[asyncio.Task[None]] = []
+        self._metrics_listener: Any = None
 
     # -- life cycle --
     async def start(self) -> None:
@@ -83,8 +89,15 @@ class Server:
         self.auth = Authenticator(data)
         await self.push.start()
         self._tasks.append(asyncio.create_task(housekeeping(self.services)))
+        address = self.config.metrics_address
+        if address:
+            host, port = address
+            self._metrics_listener, _ = start_http_server(port, host, self.metrics.registry)
 
     async def stop(self) -> None:
+        if self._metrics_listener is not None:
+            await asyncio.to_thread(self._metrics_listener.shutdown)
+            self._metrics_listener.server_close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -156,10 +169,7 @@ class Server:
             )
         except RequestError as exc:
             return request_error(exc)
-        called = {call_id: name for name, _, call_id in request_obj["methodCalls"]}
-        for name, args, call_id in response["methodResponses"]:
-            outcome = args.get("type", "unknown") if name == "error" else "ok"
-            self.metrics.method_calls.labels(called.get(call_id, name), outcome).inc()
+        self.metrics.count_method_calls(request_obj, response)
         return json_response(response)
 
     async def _read_request_body(self, request: Request) -> bytes:
@@ -263,10 +273,20 @@ class Server:
         try:
             await self.services.data.principals()
         except Exception as exc:  # the point is to report any failure, not to raise it
-            return json_response({"status": "unavailable", "detail": str(exc)}, 503)
-        return json_response({"status": "ok"}, headers=NO_CACHE)
+            body = {"status": "unavailable", "detail": str(exc), "version": VERSION}
+            return json_response(body, 503)
+        return json_response({"status": "ok", "version": VERSION}, headers=NO_CACHE)
 
     async def metrics_endpoint(self, request: Request) -> Response:
+        """Only with ``metrics_token`` set, and to requests bearing it."""
+        token = self.config.metrics_token
+        if not token:
+            return problem(404, "Not found.")
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            return problem(
+                401, "The metrics token is required.", headers={"WWW-Authenticate": "Bearer"}
+            )
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def schema(self, request: Request) -> Response:
@@ -329,6 +349,7 @@ def create_app(config: Config, registry: MethodRegistry | None = None) -> Starle
             expose_headers=["ETag", "Content-Disposition", "Retry-After", "WWW-Authenticate"],
             max_age=86400,
         ),
+        Middleware(ShutdownMiddleware),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.server = server
