@@ -54,7 +54,7 @@ class Config:
     log_level: str = "info"
     # -- connections and shutdown --
     #: a request line and headers must arrive within this many seconds (else 408 and closed);
-    #: a new connection may stay silent this long too
+    #: a new connection may stay silent this long too (0: no limit, as for the next two)
     header_timeout_seconds: float = 30.0
     #: a request body may pause this long between chunks before the connection is closed
     body_timeout_seconds: float = 60.0

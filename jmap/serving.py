@@ -5,8 +5,10 @@ connections, so its HTTP protocol is extended here: the line and headers of a re
 arrive within ``header_timeout_seconds`` (408, then closed; a new connection that sends
 nothing is closed after as long), a body may pause at most ``body_timeout_seconds`` between
 chunks (then the connection is closed), and past ``max_connections`` open connections a new
-one is answered 503 with Retry-After and closed. When the shutdown grace period ends, a
-request still running is answered 503 with Retry-After (``ShutdownMiddleware``).
+one is answered 503 with Retry-After and closed (0 turns each of them off). A request line
+and headers of more than ``MAX_HEAD_OCTETS`` are answered 431. When the
+shutdown grace period ends, a request still running is answered 503 with Retry-After
+(``ShutdownMiddleware``).
 """
 
 from __future__ import annotations
@@ -21,10 +23,21 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .config import Config
 
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n"
+    b"connection: close\r\n\r\n"
+)
+#: the request line and headers of one request may take this many octets (httptools has
+#: no limit of its own)
+MAX_HEAD_OCTETS = 64 * 1024
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n"
     b"connection: close\r\n\r\n"
 )
+
+
+class _HeadTooLarge(Exception):
+    """Raised in a parser callback to stop parsing (uvicorn answers parse errors)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._body_seen = 0.0
         self._request_begun = False
+        self._head_octets = 0
+        self._head_too_large = False
 
     # -- timers --
     def _arm(self, delay: float, callback: Any) -> None:
@@ -78,26 +93,51 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # -- protocol events --
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if len(self.connections) > self.limits.max_connections:
+        cap = self.limits.max_connections
+        if cap and len(self.connections) > cap:
             transport.write(_BUSY)
             transport.close()
             return
-        self._arm(self.limits.header_timeout, self._headers_timed_out)
+        if self.limits.header_timeout:
+            self._arm(self.limits.header_timeout, self._headers_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
+    def _count_head(self, octets: int) -> None:
+        self._head_octets += octets
+        if self._head_octets > MAX_HEAD_OCTETS:
+            self._head_too_large = True
+            raise _HeadTooLarge
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._head_too_large:
+            super().send_400_response(msg)
+            return
+        self.transport.write(_HEAD_TOO_LARGE)
+        self.transport.close()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._request_begun = True
-        if self._timer is None:  # a new connection's timer already runs
+        self._head_octets = 0
+        if self._timer is None and self.limits.header_timeout:  # a new connection's runs already
             self._arm(self.limits.header_timeout, self._headers_timed_out)
 
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
-        if not (self.parser.should_upgrade() and self._should_upgrade()):
+        upgrade = self.parser.should_upgrade() and self._should_upgrade()
+        if self.limits.body_timeout and not upgrade:
             self._body_seen = self.loop.time()
             self._arm(self.limits.body_timeout, self._body_timed_out)
 

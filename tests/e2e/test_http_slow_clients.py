@@ -74,6 +74,15 @@ def test_a_stalled_body_closes_the_connection(strict):
     assert alice.http.get("/healthz").status_code == 200
 
 
+def test_headers_are_bounded(strict):
+    """RFC 6585 §5: a request whose headers are too large is answered 431 and closed."""
+    headers = b"".join(b"X-Filler-%d: %s\r\n" % (n, b"a" * 1000) for n in range(70))
+    with connect(strict) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+
+
 def test_a_slow_but_steady_request_is_served(strict):
     """The timeouts bound waiting, not work: a request sent whole is answered."""
     with connect(strict) as sock:
