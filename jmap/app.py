@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
-import re
 import time
-import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -25,13 +24,15 @@ from push.hub import PushHub, create_bus
 from .api import MethodRegistry, parse_request, run_request
 from .auth import CHALLENGE, QUERY_TOKEN, Authenticator, Credentials, FailureThrottle
 from .config import Config
+from .downloads import BlobResponse, content_disposition, is_media_type
 from .errors import RequestError
 from .housekeeping import housekeeping
 from .limits import InFlight
-from .observability import AccessLogMiddleware, Metrics
-from .part_blobs import read_blob
+from .observability import VERSION, AccessLogMiddleware, Metrics
+from .part_blobs import open_blob, visible
 from .schema import schema_document, schema_names
 from .services import Services
+from .serving import ShutdownMiddleware
 from .session import build_session
 from .store.base import Account, BlobTooLarge
 from .store.factory import open_data_store
@@ -39,7 +40,6 @@ from .store.files import FileBlobStore
 
 log = logging.getLogger("fulmar.app")
 
-_MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?")
 NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate"}
 
 
@@ -64,16 +64,21 @@ class Server:
     def __init__(self, config: Config, registry: MethodRegistry) -> None:
         self.config = config
         self.registry = registry
-        self.metrics = Metrics()
+        self.metrics = Metrics(registry.methods)
         self.throttle = FailureThrottle(
             config.auth_failures_allowed, config.auth_failure_window_seconds
         )
         self.api_slots = InFlight(config.limits.max_concurrent_requests)
         self.upload_slots = InFlight(config.limits.max_concurrent_upload)
+        self.download_slots = InFlight(config.max_concurrent_downloads)
         self.services: Services | None = None
         self.auth: Authenticator | None = None
         self.push = PushHub(self)
+        self.metrics.push_connections.labels("eventsource").set_function(
+            lambda: len(self.push.streams)
+        )
         self._tasks: list[asyncio.Task[None]] = []
+        self._metrics_listener: Any = None
 
     # -- life cycle --
     async def start(self) -> None:
@@ -84,8 +89,15 @@ class Server:
         self.auth = Authenticator(data)
         await self.push.start()
         self._tasks.append(asyncio.create_task(housekeeping(self.services)))
+        address = self.config.metrics_address
+        if address:
+            host, port = address
+            self._metrics_listener, _ = start_http_server(port, host, self.metrics.registry)
 
     async def stop(self) -> None:
+        if self._metrics_listener is not None:
+            await asyncio.to_thread(self._metrics_listener.shutdown)
+            self._metrics_listener.server_close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -157,10 +169,7 @@ class Server:
             )
         except RequestError as exc:
             return request_error(exc)
-        called = {call_id: name for name, _, call_id in request_obj["methodCalls"]}
-        for name, args, call_id in response["methodResponses"]:
-            outcome = args.get("type", "unknown") if name == "error" else "ok"
-            self.metrics.method_calls.labels(called.get(call_id, name), outcome).inc()
+        self.metrics.count_method_calls(request_obj, response)
         return json_response(response)
 
     async def _read_request_body(self, request: Request) -> bytes:
@@ -225,39 +234,59 @@ class Server:
         auth = await self.authenticate(request)
         if isinstance(auth, Response):
             return auth
-        accounts = auth.accounts
         assert self.services is not None
-        account = _find_account(accounts, request.path_params["account_id"])
+        account = _find_account(auth.accounts, request.path_params["account_id"])
         blob_id = request.path_params["blob_id"]
-        name = request.path_params["name"]
         accept = request.query_params.get("accept") or "application/octet-stream"
-        if not _MEDIA_TYPE.fullmatch(accept) or "\n" in accept or "\r" in accept:
+        if not is_media_type(accept):
             return problem(400, "The accept parameter is not a media type.")
         etag = f'"{blob_id}"'
-        if account is None:
-            return problem(404, "No such blob.")
-        # whole blobs and parts of stored messages (jmap.part_blobs)
-        data = await read_blob(self.services.data, self.services.blobs, account.id, blob_id)
-        if data is None:
-            return problem(404, "No such blob.")
         headers = {
+            # exactly the type asked for (RFC 8620 §6.2), never sniffed by a browser
+            "Content-Type": accept,
+            "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, immutable, max-age=31536000",
             "ETag": etag,
-            "Content-Disposition": _content_disposition(name),
+            "Content-Disposition": content_disposition(request.path_params["name"]),
         }
+        data, blobs = self.services.data, self.services.blobs
+        if account is None or not await visible(data, account.id, blob_id):
+            return problem(404, "No such blob.")
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
-        return Response(data, headers=headers, media_type=accept)
+        user = auth.principal.id
+        if not self.download_slots.acquire(user):
+            return problem(429, "Too many downloads at once.", headers={"Retry-After": "1"})
+        try:
+            # whole blobs and parts of stored messages (jmap.part_blobs)
+            stream = await open_blob(data, blobs, account.id, blob_id)
+        except BaseException:
+            self.download_slots.release(user)
+            raise
+        if stream is None:
+            self.download_slots.release(user)
+            return problem(404, "No such blob.")
+        return BlobResponse(stream, headers, lambda: self.download_slots.release(user))
 
     async def health(self, request: Request) -> Response:
         assert self.services is not None
         try:
             await self.services.data.principals()
         except Exception as exc:  # the point is to report any failure, not to raise it
-            return json_response({"status": "unavailable", "detail": str(exc)}, 503)
-        return json_response({"status": "ok"}, headers=NO_CACHE)
+            body = {"status": "unavailable", "detail": str(exc), "version": VERSION}
+            return json_response(body, 503)
+        return json_response({"status": "ok", "version": VERSION}, headers=NO_CACHE)
 
     async def metrics_endpoint(self, request: Request) -> Response:
+        """Only with ``metrics_token`` set, and to requests bearing it."""
+        token = self.config.metrics_token
+        if not token:
+            return problem(404, "Not found.")
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            return problem(
+                401, "The metrics token is required.", headers={"WWW-Authenticate": "Bearer"}
+            )
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def schema(self, request: Request) -> Response:
@@ -281,13 +310,6 @@ def _upload_too_large(limit: int) -> Response:
     return request_error(
         RequestError("limit", f"Uploads are limited to {limit} octets.", 413, "maxSizeUpload")
     )
-
-
-def _content_disposition(name: str) -> str:
-    """``attachment`` with an ASCII fallback and the RFC 6266 / 8187 UTF-8 name."""
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
-    encoded = urllib.parse.quote(name, safe="")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
 def create_app(config: Config, registry: MethodRegistry | None = None) -> Starlette:
@@ -324,9 +346,10 @@ def create_app(config: Config, registry: MethodRegistry | None = None) -> Starle
             allow_origins=["*"],
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Accept", "Last-Event-ID"],
-            expose_headers=["ETag", "Content-Disposition", "Retry-After"],
+            expose_headers=["ETag", "Content-Disposition", "Retry-After", "WWW-Authenticate"],
             max_age=86400,
         ),
+        Middleware(ShutdownMiddleware),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.server = server

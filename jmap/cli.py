@@ -88,6 +88,11 @@ def main() -> None:
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
 @click.option("--redis-url", help="Redis URL for push across nodes (or FULMAR_REDIS_URL).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+    help="Least severe level logged (default info, or FULMAR_LOG_LEVEL).",
+)
 @config_option
 def serve(config_file: str | None, **options: Any) -> None:
     """Run the JMAP server."""
@@ -95,6 +100,7 @@ def serve(config_file: str | None, **options: Any) -> None:
 
     from .app import create_app
     from .observability import setup_logging
+    from .serving import uvicorn_options
 
     config = _config(config_file=config_file, **options)
     if bool(config.tls_cert) != bool(config.tls_key):
@@ -102,24 +108,7 @@ def serve(config_file: str | None, **options: Any) -> None:
     setup_logging(config.log_level)
     _first_start(config)
     click.echo(f"Fulmar JMAP session: {config.public_url}/.well-known/jmap", err=True)
-    uvicorn.run(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        ssl_certfile=config.tls_cert,
-        ssl_keyfile=config.tls_key,
-        timeout_graceful_shutdown=10,
-        ws_ping_interval=config.ws_ping_interval or None,
-        ws_ping_timeout=config.ws_ping_timeout or None,
-        # a message just over maxSizeRequest still gets a RequestError, not a 1009 close
-        ws_max_size=config.limits.max_size_request + 65536,
-        ws_per_message_deflate=config.ws_per_message_deflate,
-    )
+    uvicorn.run(create_app(config), **uvicorn_options(config))
 
 
 def _first_start(config: Config) -> None:

@@ -58,6 +58,23 @@ class Config:
     auth_failure_window_seconds: int = 60
     access_log: bool = True
     log_level: str = "info"
+    # -- connections and shutdown --
+    #: a request line and headers must arrive within this many seconds (else 408 and closed);
+    #: a new connection may stay silent this long too (0: no limit, as for the next two)
+    header_timeout_seconds: float = 30.0
+    #: a request body may pause this long between chunks before the connection is closed
+    body_timeout_seconds: float = 60.0
+    #: open connections (HTTP, WebSocket, EventSource) per process; more are answered 503
+    max_connections: int = 1000
+    #: downloads in flight per user; more are answered 429 with Retry-After
+    max_concurrent_downloads: int = 8
+    #: on SIGTERM requests in flight get this long to finish; then they are answered 503
+    shutdown_grace_seconds: float = 10.0
+    # -- metrics: with neither setting, /metrics is not served --
+    #: HOST:PORT of a listener serving only the metrics (at any path)
+    metrics_listen: str | None = None
+    #: serve /metrics on the public listener to requests with ``Authorization: Bearer TOKEN``
+    metrics_token: str | None = None
     # -- push (see docs/push.md) --
     #: Redis URL for the bus across nodes (redis://host:port/db); unset: in-process bus
     redis_url: str | None = None
@@ -100,6 +117,14 @@ class Config:
         return int(self.listen.rpartition(":")[2])
 
     @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Host and port of ``metrics_listen``, if set."""
+        if not self.metrics_listen:
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host.removeprefix("[").removesuffix("]"), int(port)
+
+    @property
     def public_url(self) -> str:
         """The base of every URL in the Session, without a trailing slash."""
         if self.base_url:
@@ -124,6 +149,7 @@ _ENV = {
     "FULMAR_TLS_KEY": "tls_key",
     "FULMAR_LOG_LEVEL": "log_level",
     "FULMAR_REDIS_URL": "redis_url",
+    "FULMAR_METRICS_TOKEN": "metrics_token",
 }
 
 
@@ -133,11 +159,11 @@ _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 def _coerce(name: str, value: Any) -> Any:
     if name == "data_dir":
         return Path(value)
-    if name == "listen":
+    if name in ("listen", "metrics_listen"):
         host, sep, port = str(value).rpartition(":")
         digits = port.isascii() and port.isdigit()
         if not sep or not host or not digits or not 0 < int(port) < 65536:
-            raise ConfigError(f"listen must be HOST:PORT, not {value!r}")
+            raise ConfigError(f"{name} must be HOST:PORT, not {value!r}")
     if name == "log_level" and str(value).lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
     return value

@@ -191,10 +191,7 @@ class Connection:
         except RequestError as exc:
             await self.send_error(exc, request_id)
             return
-        called = {call_id: name for name, _, call_id in request["methodCalls"]}
-        for name, args, call_id in response["methodResponses"]:
-            outcome = args.get("type", "unknown") if name == "error" else "ok"
-            server.metrics.method_calls.labels(called.get(call_id, name), outcome).inc()
+        server.metrics.count_method_calls(request, response)
         body: dict[str, Any] = {"@type": "Response", **response}
         if request_id is not None:
             body["requestId"] = request_id

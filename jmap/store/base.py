@@ -192,6 +192,9 @@ class BlobStore(Protocol):
 
     async def get(self, blob_id: str) -> bytes | None: ...
 
+    async def open_stream(self, blob_id: str) -> BlobStream | None:
+        """A blob's bytes read a chunk at a time (downloads), or None if there is no such blob."""
+
     def written_before(self, when: float, batch: int = 1000) -> AsyncIterator[list[str]]:
         """Every blob last written before ``when``, in batches (for the orphan sweep)."""
 
@@ -208,6 +211,18 @@ class BlobStore(Protocol):
     async def close(self) -> None: ...
 
 
+class BlobStream(Protocol):
+    """Reads one blob without holding it in memory; the reader must ``close`` it."""
+
+    #: the blob's length in octets
+    size: int
+
+    async def read(self, max_octets: int) -> bytes:
+        """Up to ``max_octets`` more octets; b"" at the end."""
+
+    async def close(self) -> None: ...
+
+
 class BlobTooLarge(StoreError):
     """An upload went past the size limit."""
 
@@ -215,4 +230,3 @@ class BlobTooLarge(StoreError):
 def is_blob_id(value: str) -> bool:
     """Blob ids are ``G`` followed by the 64 hex digits of the content's sha256."""
     return len(value) == 65 and value[0] == "G" and all(c in "0123456789abcdef" for c in value[1:])
-

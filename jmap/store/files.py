@@ -1,7 +1,9 @@
 """The embedded blob backend: content-addressed files under a directory.
 
 A blob lives at ``<root>/<aa>/<bb>/<sha256>``. It is written to a temporary file, fsynced
-and renamed into place, so a blob id that was handed out always names complete bytes.
+and renamed into place, so a blob id that was handed out always names complete bytes; the
+rename and every directory made for it are fsynced into their parents up to the root, so a
+power cut cannot lose a blob whose id was handed out.
 """
 
 from __future__ import annotations
@@ -12,12 +14,35 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
-from .base import BlobTooLarge, is_blob_id
+from .base import BlobStream, BlobTooLarge, is_blob_id
 
 
 def blob_id_of(data: bytes) -> str:
     return "G" + hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class FileBlobStream:
+    """An open blob file, read in a worker thread a chunk at a time."""
+
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        self._handle = handle
+        self.size = size
+
+    async def read(self, max_octets: int) -> bytes:
+        return await asyncio.to_thread(self._handle.read, max_octets)
+
+    async def close(self) -> None:
+        self._handle.close()
 
 
 class FileBlobStore:
@@ -25,8 +50,25 @@ class FileBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        #: directories whose entry in their parent is known to be on disk
+        self._durable: set[Path] = set()
+        self._make_dirs(self.root)
         (self.root / "tmp").mkdir(exist_ok=True)
+
+    def _make_dirs(self, directory: Path) -> None:
+        """Make ``directory`` (under or at the root) and each directory up to the root, each
+        fsynced into its parent once per process, whether this thread made it or another.
+        """
+        missing: list[Path] = []
+        while directory not in self._durable:
+            missing.append(directory)
+            if directory == self.root:
+                break
+            directory = directory.parent
+        for path in reversed(missing):
+            path.mkdir(parents=path == self.root, exist_ok=True)
+            _fsync_dir(path.parent)
+            self._durable.add(path)
 
     def _path(self, blob_id: str) -> Path:
         digest = blob_id[1:]
@@ -38,13 +80,9 @@ class FileBlobStore:
             os.unlink(tmp_path)
             os.utime(final)  # written again now: see ``delete``
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._make_dirs(final.parent)
         os.replace(tmp_path, final)
-        dir_fd = os.open(final.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(final.parent)
 
     def _write_all(self, data: bytes) -> str:
         blob_id = blob_id_of(data)
@@ -94,6 +132,15 @@ class FileBlobStore:
             return await asyncio.to_thread(self._path(blob_id).read_bytes)
         except FileNotFoundError:
             return None
+
+    async def open_stream(self, blob_id: str) -> BlobStream | None:
+        if not is_blob_id(blob_id):
+            return None
+        try:
+            handle = await asyncio.to_thread(self._path(blob_id).open, "rb")
+        except FileNotFoundError:
+            return None
+        return FileBlobStream(handle, os.fstat(handle.fileno()).st_size)
 
     async def written_before(self, when: float, batch: int = 1000) -> AsyncIterator[list[str]]:
         found: list[str] = []
