@@ -23,7 +23,7 @@ from starlette.routing import Route
 from push.hub import PushHub, create_bus
 
 from .api import MethodRegistry, parse_request, run_request
-from .auth import CHALLENGE, QUERY_TOKEN, Authenticator, Credentials, FailureThrottle
+from .auth import CHALLENGE, QUERY_TOKEN, Authenticator, Credentials, LoginThrottle, Throttled
 from .config import Config
 from .errors import RequestError
 from .housekeeping import housekeeping
@@ -65,8 +65,10 @@ class Server:
         self.config = config
         self.registry = registry
         self.metrics = Metrics()
-        self.throttle = FailureThrottle(
-            config.auth_failures_allowed, config.auth_failure_window_seconds
+        self.throttle = LoginThrottle(
+            config.auth_failures_allowed,
+            config.auth_address_failures_allowed,
+            config.auth_failure_window_seconds,
         )
         self.api_slots = InFlight(config.limits.max_concurrent_requests)
         self.upload_slots = InFlight(config.limits.max_concurrent_upload)
@@ -81,7 +83,7 @@ class Server:
         await data.open()
         blobs = FileBlobStore(self.config.blob_dir)
         self.services = Services(self.config, data, blobs, await create_bus(self.config))
-        self.auth = Authenticator(data)
+        self.auth = Authenticator(data, self.throttle)
         await self.push.start()
         self._tasks.append(asyncio.create_task(housekeeping(self.services)))
 
@@ -105,18 +107,19 @@ class Server:
         """
         assert self.auth is not None and self.services is not None
         client = conn.client.host if conn.client else "?"
-        wait = self.throttle.retry_after(client)
-        if wait:
-            return problem(
-                429, "Too many failed logins; try again later.", headers={"Retry-After": str(wait)}
-            )
         authorization = conn.headers.get("authorization")
         if not authorization and query_token and conn.query_params.get(QUERY_TOKEN):
             authorization = f"Bearer {conn.query_params[QUERY_TOKEN]}"
-        principal = await self.auth.authenticate(authorization)
+        try:
+            principal = await self.auth.authenticate(authorization, client)
+        except Throttled as exc:
+            return problem(
+                429,
+                "Too many failed logins; try again later.",
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         if principal is None or authorization is None:
             if authorization:
-                self.throttle.failed(client)
                 self.metrics.auth_failures.inc()
             return problem(401, "Authentication required.", headers=CHALLENGE)
         conn.scope.setdefault("state", {})["login"] = principal.login
