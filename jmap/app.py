@@ -132,7 +132,8 @@ class Server:
         if isinstance(auth, Response):
             return auth
         return json_response(
-            build_session(self.config, auth.principal, auth.accounts), headers=NO_CACHE
+            build_session(self.config, auth.principal, auth.accounts, self.push.vapid_public_key),
+            headers=NO_CACHE,
         )
 
     async def api(self, request: Request) -> Response:
@@ -145,7 +146,9 @@ class Server:
             with self.api_slots.slot(principal.id):
                 body = await self._read_request_body(request)
                 request_obj = parse_request(body, self.config.limits.max_calls_in_request)
-                session = build_session(self.config, principal, accounts)
+                session = build_session(
+                    self.config, principal, accounts, self.push.vapid_public_key
+                )
                 response = await run_request(
                     request_obj, self.services, self.registry, auth, session["state"]
                 )

@@ -119,9 +119,15 @@ class PushHub:
             Route("/jmap/push/vapid-key", self.vapid_key, methods=["GET"]),
         ]
 
+    @property
+    def vapid_public_key(self) -> str | None:
+        """What the Session advertises as ``applicationServerKey`` (RFC 9749)."""
+        return self.vapid.public_key if self.vapid else None
+
     async def vapid_key(self, request: Request) -> Response:
-        """The VAPID public key a browser passes to PushManager.subscribe()."""
+        """The VAPID public key a browser passes to PushManager.subscribe(); the Session's
+        ``urn:ietf:params:jmap:webpush-vapid`` capability is the standard place (RFC 9749),
+        this URL is kept for the clients that used it before."""
         from jmap.app import json_response
 
-        body: dict[str, Any] = {"publicKey": self.vapid.public_key if self.vapid else None}
-        return json_response(body)
+        return json_response({"publicKey": self.vapid_public_key})
