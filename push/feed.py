@@ -12,6 +12,7 @@ event means a lost or reordered event costs latency, never correctness.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -37,16 +38,24 @@ class AccountWatcher:
         self._dirty: set[str] = set()
         self._modseqs: dict[str, int] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._nudged = asyncio.Event()
 
-    def start(self) -> None:
-        """Also look at the watched accounts every ``poll_seconds``: a change made where no
+    def start(self, watch_for_writes: bool = False) -> None:
+        """Also look at the watched accounts every ``poll_seconds`` and, with
+        ``watch_for_writes``, whenever ``written_elsewhere`` is called: a change made where no
         bus reaches (another process without Redis, ``fulmar import``) is pushed too."""
-        if self.poll_seconds > 0:
+        if self.poll_seconds > 0 or watch_for_writes:
             self._poller = asyncio.create_task(self._poll(), name="push-poll")
+
+    def written_elsewhere(self) -> None:
+        """The database was written, maybe by another process: look again soon."""
+        self._nudged.set()
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudged.wait(), self.poll_seconds or None)
+            self._nudged.clear()
             try:
                 current = await self.data.account_modseqs(list(self._callbacks))
             except Exception:
