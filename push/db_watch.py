@@ -4,9 +4,11 @@ without Redis), which no bus event announces.
 SQLite in WAL mode appends every commit to ``fulmar.db-wal`` (and a checkpoint writes
 ``fulmar.db``), so a change of either file means "some account may have changed". The files
 are watched with the operating system's file events (inotify on Linux, through
-``watchfiles``): no polling, and a write is seen within ``STEP_MS`` or so. Writes of this
-process are seen too; the caller's check is cheap and finds nothing new for those. When the
-watcher cannot run, the caller's periodic poll still finds every change, only later.
+``watchfiles``): no polling, and a write is seen within ``STEP_MS`` or so (its commit may
+become visible to readers a little later, once synced: the caller looks again shortly
+after). Writes of this process are seen too; the caller's check is cheap and finds nothing
+new for those. When the watcher cannot run, the caller's periodic poll still finds every
+change, only later.
 """
 
 from __future__ import annotations

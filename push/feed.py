@@ -26,6 +26,10 @@ log = logging.getLogger("fulmar.push")
 
 StatesCallback = Callable[[str, TypeStates], None]
 
+#: seconds after ``written_elsewhere`` to look once more: a write is seen when it reaches the
+#: write-ahead log, but readers see its commit only once it is synced, a little later
+FOLLOW_UPS = (0.2, 0.8, 3.0)
+
 
 class AccountWatcher:
     def __init__(self, bus: Bus, data: DataStore, poll_seconds: float = 0) -> None:
@@ -52,10 +56,14 @@ class AccountWatcher:
         self._nudged.set()
 
     async def _poll(self) -> None:
+        follow_ups: list[float] = []
         while True:
+            wait = follow_ups.pop(0) if follow_ups else self.poll_seconds or None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudged.wait(), self.poll_seconds or None)
-            self._nudged.clear()
+                await asyncio.wait_for(self._nudged.wait(), wait)
+            if self._nudged.is_set():
+                self._nudged.clear()
+                follow_ups = list(FOLLOW_UPS)
             try:
                 current = await self.data.account_modseqs(list(self._callbacks))
             except Exception:
