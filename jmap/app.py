@@ -22,7 +22,7 @@ from starlette.routing import Route
 from push.hub import PushHub, create_bus
 
 from .api import MethodRegistry, parse_request, run_request
-from .auth import CHALLENGE, QUERY_TOKEN, Authenticator, Credentials, FailureThrottle
+from .auth import CHALLENGE, QUERY_TOKEN, Authenticator, Credentials, LoginThrottle, Throttled
 from .config import Config
 from .downloads import BlobResponse, content_disposition, is_media_type
 from .errors import RequestError
@@ -65,8 +65,10 @@ class Server:
         self.config = config
         self.registry = registry
         self.metrics = Metrics(registry.methods)
-        self.throttle = FailureThrottle(
-            config.auth_failures_allowed, config.auth_failure_window_seconds
+        self.throttle = LoginThrottle(
+            config.auth_failures_allowed,
+            config.auth_address_failures_allowed,
+            config.auth_failure_window_seconds,
         )
         self.api_slots = InFlight(config.limits.max_concurrent_requests)
         self.upload_slots = InFlight(config.limits.max_concurrent_upload)
@@ -86,7 +88,7 @@ class Server:
         await data.open()
         blobs = FileBlobStore(self.config.blob_dir)
         self.services = Services(self.config, data, blobs, await create_bus(self.config))
-        self.auth = Authenticator(data)
+        self.auth = Authenticator(data, self.throttle)
         await self.push.start()
         self._tasks.append(asyncio.create_task(housekeeping(self.services)))
         address = self.config.metrics_address
@@ -117,18 +119,19 @@ class Server:
         """
         assert self.auth is not None and self.services is not None
         client = conn.client.host if conn.client else "?"
-        wait = self.throttle.retry_after(client)
-        if wait:
-            return problem(
-                429, "Too many failed logins; try again later.", headers={"Retry-After": str(wait)}
-            )
         authorization = conn.headers.get("authorization")
         if not authorization and query_token and conn.query_params.get(QUERY_TOKEN):
             authorization = f"Bearer {conn.query_params[QUERY_TOKEN]}"
-        principal = await self.auth.authenticate(authorization)
+        try:
+            principal = await self.auth.authenticate(authorization, client)
+        except Throttled as exc:
+            return problem(
+                429,
+                "Too many failed logins; try again later.",
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         if principal is None or authorization is None:
             if authorization:
-                self.throttle.failed(client)
                 self.metrics.auth_failures.inc()
             return problem(401, "Authentication required.", headers=CHALLENGE)
         conn.scope.setdefault("state", {})["login"] = principal.login
@@ -141,7 +144,8 @@ class Server:
         if isinstance(auth, Response):
             return auth
         return json_response(
-            build_session(self.config, auth.principal, auth.accounts), headers=NO_CACHE
+            build_session(self.config, auth.principal, auth.accounts, self.push.vapid_public_key),
+            headers=NO_CACHE,
         )
 
     async def api(self, request: Request) -> Response:
@@ -154,7 +158,9 @@ class Server:
             with self.api_slots.slot(principal.id):
                 body = await self._read_request_body(request)
                 request_obj = parse_request(body, self.config.limits)
-                session = build_session(self.config, principal, accounts)
+                session = build_session(
+                    self.config, principal, accounts, self.push.vapid_public_key
+                )
                 response = await run_request(
                     request_obj, self.services, self.registry, auth, session["state"]
                 )

@@ -1,4 +1,11 @@
-"""Authentication: argon2 password hashes, Bearer tokens, and throttling of failures."""
+"""Authentication: argon2 password hashes, Bearer tokens, and throttling of failures.
+
+Failed password logins are throttled per login and, with a much higher allowance, per client
+address, so that one client behind a shared NAT or proxy cannot lock everyone else out.
+Bearer tokens are never throttled: they cannot be guessed, and a valid one always works.
+An unknown login costs one argon2 verification like a known one, so that the time of the
+answer does not tell who has an account.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -63,6 +71,18 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
+@cache
+def _dummy_hash() -> str:
+    """A hash no password matches, with the parameters of real ones."""
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
+def _verify_unknown(password: str) -> bool:
+    """What checking a password of an unknown login costs: as much as for a known one."""
+    _verify(_dummy_hash(), password)
+    return False
+
+
 def new_token() -> tuple[str, str]:
     """A new Bearer token and the hash that is stored (the token itself never is)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -87,7 +107,7 @@ async def credential_valid(data: DataStore, principal_id: str, credential_id: st
 
 
 class FailureThrottle:
-    """Counts failed logins per client address in a sliding window."""
+    """Counts failures per key (a login, a client address) in a sliding window."""
 
     def __init__(self, allowed: int, window: float) -> None:
         self.allowed = allowed
@@ -128,36 +148,81 @@ class FailureThrottle:
                 del self._failures[client]
 
 
+class Throttled(Exception):
+    """A password attempt refused unchecked: too many recent failures (answer 429)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+class LoginThrottle:
+    """Failed password logins per login and per client address.
+
+    A login over its allowance is refused even with the right password until its window
+    passes; so is every password attempt from an address over its (higher) allowance.
+    """
+
+    def __init__(self, per_login: int, per_address: int, window: float) -> None:
+        self.logins = FailureThrottle(per_login, window)
+        self.addresses = FailureThrottle(per_address, window)
+
+    @staticmethod
+    def _login_key(login: str) -> str:
+        # logins are matched case-insensitively; a digest bounds the memory per entry
+        return hashlib.sha256(login.lower().encode()).hexdigest()
+
+    def check(self, login: str, client: str) -> None:
+        """Raise ``Throttled`` if this attempt may not even be checked."""
+        wait = max(
+            self.logins.retry_after(self._login_key(login)), self.addresses.retry_after(client)
+        )
+        if wait:
+            raise Throttled(wait)
+
+    def failed(self, login: str | None, client: str) -> None:
+        if login is not None:
+            self.logins.failed(self._login_key(login))
+        self.addresses.failed(client)
+
+
 class Authenticator:
     """Turns an Authorization header into a Principal, or None."""
 
-    def __init__(self, data: DataStore) -> None:
+    def __init__(self, data: DataStore, throttle: LoginThrottle | None = None) -> None:
         self.data = data
+        self.throttle = throttle
         # Verified (login, password) pairs, so that each request does not pay for argon2.
         self._verified: dict[tuple[str, str], tuple[str, float]] = {}
 
-    async def authenticate(self, authorization: str | None) -> Principal | None:
+    async def authenticate(
+        self, authorization: str | None, client: str | None = None
+    ) -> Principal | None:
+        """The principal, or None. With ``client`` (the peer's address) failures count
+        towards the throttle, and a throttled password attempt raises ``Throttled``."""
         if not authorization:
             return None
         scheme, _, credentials = authorization.partition(" ")
         scheme = scheme.lower()
         credentials = credentials.strip()
+        login = None
+        principal = None
         if scheme == "bearer" and credentials:
-            return await self.data.principal_for_token(token_hash(credentials), time.time())
-        if scheme == "basic" and credentials:
-            try:
-                decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                return None
-            login, sep, password = decoded.partition(":")
-            if not sep:
-                return None
-            return await self.check_password(login, password)
-        return None
+            principal = await self.data.principal_for_token(token_hash(credentials), time.time())
+        elif scheme == "basic" and credentials:
+            login, password = _basic_credentials(credentials)
+            if login is not None and password is not None:
+                if client is not None and self.throttle is not None:
+                    self.throttle.check(login, client)
+                principal = await self.check_password(login, password)
+        if principal is None and client is not None and self.throttle is not None:
+            self.throttle.failed(login, client)
+        return principal
 
     async def check_password(self, login: str, password: str) -> Principal | None:
         principal = await self.data.principal_by_login(login)
         if principal is None:
+            await asyncio.to_thread(_verify_unknown, password)
             return None
         key = (principal.id, hashlib.sha256(password.encode()).hexdigest())
         cached = self._verified.get(key)
@@ -170,3 +235,13 @@ class Authenticator:
             self._verified.clear()
         self._verified[key] = (principal.password_hash, time.monotonic() + 300)
         return principal
+
+
+def _basic_credentials(credentials: str) -> tuple[str | None, str | None]:
+    """(login, password) of a Basic header value (RFC 7617); None where it is malformed."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    login, sep, password = decoded.partition(":")
+    return (login, password) if sep else (None, None)

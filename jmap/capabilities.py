@@ -5,4 +5,7 @@ MAIL = "urn:ietf:params:jmap:mail"
 #: RFC 8887: a client may name it in "using" when it speaks JMAP over the WebSocket
 WEBSOCKET = "urn:ietf:params:jmap:websocket"
 
-SUPPORTED = frozenset({CORE, MAIL, WEBSOCKET})
+#: RFC 9749: the VAPID key a client passes to its push service (``applicationServerKey``)
+WEBPUSH_VAPID = "urn:ietf:params:jmap:webpush-vapid"
+
+SUPPORTED = frozenset({CORE, MAIL, WEBSOCKET, WEBPUSH_VAPID})

@@ -5,6 +5,7 @@ Later sources win: defaults < config file < FULMAR_* environment < command-line 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -53,9 +54,13 @@ class Config:
     upload_ttl_seconds: int = 24 * 3600
     #: how long the change log keeps entries (RFC 8620 §5.2 suggests 30 days)
     changes_retention_days: int = 30
-    #: failed logins from one client address allowed per window before answering 429
+    #: failed password logins allowed per login per window before answering 429
     auth_failures_allowed: int = 10
     auth_failure_window_seconds: int = 60
+    #: failed logins allowed from one client address per window (many users may share one)
+    auth_address_failures_allowed: int = 100
+    #: proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs)
+    trusted_proxies: tuple[str, ...] = ()
     access_log: bool = True
     log_level: str = "info"
     # -- connections and shutdown --
@@ -164,9 +169,25 @@ def _coerce(name: str, value: Any) -> Any:
         digits = port.isascii() and port.isdigit()
         if not sep or not host or not digits or not 0 < int(port) < 65536:
             raise ConfigError(f"{name} must be HOST:PORT, not {value!r}")
+    if name == "trusted_proxies":
+        return _proxy_networks(value)
     if name == "log_level" and str(value).lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
     return value
+
+
+def _proxy_networks(value: Any) -> tuple[str, ...]:
+    """A list of addresses or CIDRs (or one comma-separated string), each checked."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"trusted_proxies must be a list of addresses, not {value!r}")
+    networks = []
+    for item in (i.strip() for i in items):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(f"trusted_proxies: {item!r} is not an address or CIDR") from None
+    return tuple(networks)
 
 
 def load_config(
@@ -223,6 +244,8 @@ def _is_int(value: Any) -> bool:
 def _check_type(key: str, value: Any) -> None:
     """A config-file value must have the type of the setting's default."""
     default = getattr(Config(), key)
+    if isinstance(default, tuple):
+        return  # lists: checked item by item by _coerce
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, int):

@@ -214,4 +214,7 @@ def uvicorn_options(config: Config) -> dict[str, Any]:
         # a message just over maxSizeRequest still gets a RequestError, not a 1009 close
         "ws_max_size": config.limits.max_size_request + 65536,
         "ws_per_message_deflate": config.ws_per_message_deflate,
+        # X-Forwarded-* only from the configured proxies (uvicorn trusts loopback by default)
+        "proxy_headers": bool(config.trusted_proxies),
+        "forwarded_allow_ips": list(config.trusted_proxies),
     }

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from .capabilities import CORE, MAIL, WEBSOCKET
+from .capabilities import CORE, MAIL, WEBPUSH_VAPID, WEBSOCKET
 from .config import Config
 from .store.base import Account, Principal
 from .store.mail import SORT_PROPERTIES
@@ -54,15 +54,24 @@ def mail_account_capability(config: Config, account: Account) -> dict[str, Any]:
     }
 
 
-def build_session(config: Config, principal: Principal, accounts: list[Account]) -> dict[str, Any]:
+def build_session(
+    config: Config,
+    principal: Principal,
+    accounts: list[Account],
+    vapid_public_key: str | None = None,
+) -> dict[str, Any]:
+    """``vapid_public_key``: base64url of the uncompressed P-256 point (RFC 9749 §3)."""
     base = config.public_url
     personal = next((a for a in accounts if a.is_personal), accounts[0] if accounts else None)
+    capabilities: dict[str, Any] = {
+        CORE: core_capability(config),
+        MAIL: {},
+        WEBSOCKET: websocket_capability(config),
+    }
+    if vapid_public_key is not None:
+        capabilities[WEBPUSH_VAPID] = {"applicationServerKey": vapid_public_key}
     session: dict[str, Any] = {
-        "capabilities": {
-            CORE: core_capability(config),
-            MAIL: {},
-            WEBSOCKET: websocket_capability(config),
-        },
+        "capabilities": capabilities,
         "accounts": {
             a.id: {
                 "name": a.name,

@@ -5,7 +5,9 @@ nodes every event is pushed once. For each subscription there is one queue: chan
 up while a POST is in flight or waiting to be retried are merged into the next StateChange.
 Failures are retried with exponential backoff (honouring Retry-After); a 404 or 410 destroys
 the subscription. Nothing but the PushVerification is sent until the client has set the
-verification code, and nothing at all after ``expires``.
+verification code, and nothing at all after ``expires`` or once the subscription is
+destroyed: each POST, retries included, first reads the subscription again (it may have been
+destroyed on another node, or while a retry was waiting).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from jmap.services import Services
 from .bus import StateMap
 from .ssrf import check_push_url
 from .state import HIDDEN_TYPES, state_change
-from .subscription_records import TYPE, is_active, is_expired
-from .webpush import Outcome, WebPushSender
+from .subscription_records import TYPE, is_active, is_expired, is_verified
+from .webpush import Outcome, WebPushSender, vapid_audience
 
 log = logging.getLogger("fulmar.push.delivery")
 
@@ -175,6 +177,16 @@ class PushDelivery:
                 outgoing = self._outgoing.get(key)
                 if outgoing is None or not (outgoing.verification or outgoing.changed):
                     break
+                doc = await self._subscription(key)
+                if doc is None or is_expired(doc, time.time()):
+                    self._outgoing.pop(key, None)  # destroyed meanwhile: nothing more is sent
+                    break
+                if outgoing.verification is not None and is_verified(doc):
+                    outgoing.verification = None  # a retry no longer needed
+                    continue
+                if outgoing.verification is None and not is_verified(doc):
+                    self._outgoing.pop(key, None)
+                    break
                 if outgoing.verification is not None:
                     message, changed = outgoing.verification, None
                     outgoing.verification = None
@@ -208,12 +220,22 @@ class PushDelivery:
             if outgoing is not None and not (outgoing.verification or outgoing.changed):
                 del self._outgoing[key]
 
+    async def _subscription(self, key: Key) -> dict[str, Any] | None:
+        """The subscription as stored now (None once destroyed, here or on another node)."""
+        personal, subscription_id = key
+        _, docs = await self.services.data.get(personal, TYPE, [subscription_id])
+        return next((d for d in docs if d["id"] == subscription_id), None)
+
     async def _post(self, outgoing: Outgoing, message: dict[str, Any]) -> Any:
         reason = await check_push_url(outgoing.url, self.config.push_allow_local_http)
         if reason:
             log.warning("not pushing: %s", reason)
             return None
-        return await self.sender.send(outgoing.url, outgoing.keys, message)
+        try:
+            return await self.sender.send(outgoing.url, outgoing.keys, message)
+        except Exception:  # one bad subscription must not end its worker with a traceback
+            log.exception("cannot push to %s", vapid_audience(outgoing.url))
+            return None
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         base = self.config.push_retry_base_seconds * 2 ** (attempt - 1)

@@ -12,6 +12,7 @@ event means a lost or reordered event costs latency, never correctness.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,10 @@ log = logging.getLogger("fulmar.push")
 
 StatesCallback = Callable[[str, TypeStates], None]
 
+#: seconds after ``written_elsewhere`` to look once more: a write is seen when it reaches the
+#: write-ahead log, but readers see its commit only once it is synced, a little later
+FOLLOW_UPS = (0.2, 0.8, 3.0)
+
 
 class AccountWatcher:
     def __init__(self, bus: Bus, data: DataStore, poll_seconds: float = 0) -> None:
@@ -37,16 +42,28 @@ class AccountWatcher:
         self._dirty: set[str] = set()
         self._modseqs: dict[str, int] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._nudged = asyncio.Event()
 
-    def start(self) -> None:
-        """Also look at the watched accounts every ``poll_seconds``: a change made where no
+    def start(self, watch_for_writes: bool = False) -> None:
+        """Also look at the watched accounts every ``poll_seconds`` and, with
+        ``watch_for_writes``, whenever ``written_elsewhere`` is called: a change made where no
         bus reaches (another process without Redis, ``fulmar import``) is pushed too."""
-        if self.poll_seconds > 0:
+        if self.poll_seconds > 0 or watch_for_writes:
             self._poller = asyncio.create_task(self._poll(), name="push-poll")
 
+    def written_elsewhere(self) -> None:
+        """The database was written, maybe by another process: look again soon."""
+        self._nudged.set()
+
     async def _poll(self) -> None:
+        follow_ups: list[float] = []
         while True:
-            await asyncio.sleep(self.poll_seconds)
+            wait = follow_ups.pop(0) if follow_ups else self.poll_seconds or None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudged.wait(), wait)
+            if self._nudged.is_set():
+                self._nudged.clear()
+                follow_ups = list(FOLLOW_UPS)
             try:
                 current = await self.data.account_modseqs(list(self._callbacks))
             except Exception:

@@ -21,6 +21,7 @@ from jmap.session import WEBSOCKET_PATH
 
 from .auth import redact_tokens_in_logs
 from .bus import Bus, InProcessBus
+from .db_watch import DatabaseWatcher
 from .delivery import PushDelivery
 from .eventsource import eventsource
 from .feed import AccountWatcher, PushFeed
@@ -52,6 +53,7 @@ class PushHub:
         #: open EventSource streams, ended by ``drain`` when the server shuts down
         self.streams: set[PushFeed] = set()
         self._watcher: AccountWatcher | None = None
+        self._db_watch: DatabaseWatcher | None = None
         self._delivery: PushDelivery | None = None
         self._sender: WebPushSender | None = None
 
@@ -69,7 +71,9 @@ class PushHub:
         self.vapid = VapidKey(Path(key_file), config.push_vapid_subject)
         self._sender = WebPushSender(self.vapid, config.push_ttl_seconds)
         self._watcher = AccountWatcher(services.bus, services.data, config.push_poll_seconds)
-        self._watcher.start()
+        self._watcher.start(watch_for_writes=True)
+        self._db_watch = DatabaseWatcher(config.database_path, self._watcher.written_elsewhere)
+        self._db_watch.start()
         self._delivery = PushDelivery(services, self._sender)
         services.bus.add_publish_hook(self._delivery.on_publish)
         self._delivery.start()
@@ -100,6 +104,8 @@ class PushHub:
         self.drain()
         if self._delivery is not None:
             await self._delivery.close()
+        if self._db_watch is not None:
+            await self._db_watch.close()
         if self._watcher is not None:
             await self._watcher.close()
         if self._sender is not None:
@@ -119,9 +125,15 @@ class PushHub:
             Route("/jmap/push/vapid-key", self.vapid_key, methods=["GET"]),
         ]
 
+    @property
+    def vapid_public_key(self) -> str | None:
+        """What the Session advertises as ``applicationServerKey`` (RFC 9749)."""
+        return self.vapid.public_key if self.vapid else None
+
     async def vapid_key(self, request: Request) -> Response:
-        """The VAPID public key a browser passes to PushManager.subscribe()."""
+        """The VAPID public key a browser passes to PushManager.subscribe(); the Session's
+        ``urn:ietf:params:jmap:webpush-vapid`` capability is the standard place (RFC 9749),
+        this URL is kept for the clients that used it before."""
         from jmap.app import json_response
 
-        body: dict[str, Any] = {"publicKey": self.vapid.public_key if self.vapid else None}
-        return json_response(body)
+        return json_response({"publicKey": self.vapid_public_key})

@@ -21,9 +21,40 @@ RESOLVE_TIMEOUT = 5.0
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _is_external(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+#: IPv6 forms that carry an IPv4 address in their last 32 bits: NAT64 (RFC 6052),
+#: IPv4-translated (RFC 2765) and the deprecated IPv4-compatible ``::a.b.c.d`` (RFC 4291)
+_EMBEDDING_LOW_32 = tuple(
+    ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "::ffff:0:0:0/96", "::/96")
+)
+#: IPv6 ranges not global whatever Python's table says: site-local (deprecated, RFC 3879)
+#: and the local-use NAT64 prefix (RFC 8215)
+_INTERNAL_V6 = tuple(ipaddress.IPv6Network(n) for n in ("fec0::/10", "64:ff9b:1::/48"))
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for, if any (mapped, 6to4, NAT64, Teredo...)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client the relay forwards to
+    if any(address in network for network in _EMBEDDING_LOW_32):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def is_external(address: IPAddress) -> bool:
+    """May pushes go to this address? Global unicast only, and an IPv6 address that embeds
+    an IPv4 one is judged by that IPv4 address too."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # the IPv4 address itself, to the OS
+            return is_external(address.ipv4_mapped)
+        if any(address in network for network in _INTERNAL_V6):
+            return False
+        embedded = embedded_ipv4(address)
+        if embedded is not None and not is_external(embedded):
+            return False
     return address.is_global and not address.is_multicast
 
 
@@ -69,6 +100,6 @@ async def check_push_url(url: str, allow_local_http: bool = False) -> str | None
         return None
     if parts.scheme != "https":
         return "The url must be an https URL."
-    if not all(_is_external(a) for a in addresses):
+    if not all(is_external(a) for a in addresses):
         return "The url must not point to an internal address."
     return None

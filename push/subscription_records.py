@@ -24,10 +24,14 @@ def parse_date(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+def is_verified(doc: Document) -> bool:
+    """Has the client set ``verificationCode`` to the code the server sent?"""
+    return doc.get("verificationCode") == doc.get("_code")
+
+
 def is_active(doc: Document, now: float) -> bool:
     """Verified and not expired: the only state in which pushes are sent."""
-    expires = parse_date(doc.get("expires"))
-    return doc.get("verificationCode") == doc.get("_code") and (expires is None or expires > now)
+    return is_verified(doc) and not is_expired(doc, now)
 
 
 def is_expired(doc: Document, now: float) -> bool:

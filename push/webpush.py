@@ -26,6 +26,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from py_vapid import Vapid02
+from py_vapid.jwt import sign as sign_jwt
 
 log = logging.getLogger("fulmar.push.webpush")
 
@@ -74,19 +75,32 @@ class VapidKey:
         return b64url_encode(point)
 
     def authorization(self, url: str) -> str:
-        parts = urllib.parse.urlsplit(url)
-        audience = f"{parts.scheme}://{parts.netloc}"
+        """The ``Authorization: vapid t=JWT,k=KEY`` header for a push to ``url`` (RFC 8292 §3)."""
+        audience = vapid_audience(url)
         cached = self._tokens.get(audience)
         now = time.time()
         if cached and cached[1] > now + 3600:
             return cached[0]
         expires = int(now) + 12 * 3600
         claims = {"aud": audience, "exp": expires, "sub": self.subject}
-        header = self._vapid.sign(claims)["Authorization"]
+        # signed here rather than by Vapid02.sign, whose check of "aud" refuses IPv6 hosts
+        header = f"vapid t={sign_jwt(claims, self._vapid.private_key)},k={self.public_key}"
         if len(self._tokens) > 1000:
             self._tokens.clear()
         self._tokens[audience] = (header, expires)
         return header
+
+
+def vapid_audience(url: str) -> str:
+    """The origin of the push resource (RFC 8292 §2: the "aud" claim), as RFC 6454 §6.1
+    serialises it: lower-case host, IPv6 literals in brackets, no default port."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
 def _load_or_create(key_file: Path) -> Vapid02:
@@ -142,7 +156,7 @@ class WebPushSender:
         try:
             response = await self._client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            log.info("push to %s failed: %s", _origin(url), exc)
+            log.info("push to %s failed: %s", vapid_audience(url), exc)
             return Result(Outcome.RETRY)
         status = response.status_code
         if 200 <= status < 300:
@@ -155,11 +169,6 @@ class WebPushSender:
 
     async def close(self) -> None:
         await self._client.aclose()
-
-
-def _origin(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}"
 
 
 def _retry_after(value: str | None) -> float | None:

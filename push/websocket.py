@@ -178,7 +178,9 @@ class Connection:
                 accounts = await server.services.data.accounts_for(principal.id)
                 credentials = replace(self.auth, accounts=accounts)
                 request = check_request(obj, self.hub.config.limits)
-                session = build_session(self.hub.config, principal, accounts)
+                session = build_session(
+                    self.hub.config, principal, accounts, self.hub.vapid_public_key
+                )
                 response = await run_request(
                     request, server.services, server.registry, credentials, session["state"]
                 )

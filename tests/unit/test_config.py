@@ -159,6 +159,8 @@ def _toml_value(value):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
     return json.dumps(str(value))
 
 
@@ -175,3 +177,15 @@ def test_every_limit_accepts_its_default_in_a_file(tmp_path):
     lines = [f"{f.name} = {getattr(Limits(), f.name)}" for f in fields(Limits)]
     config = load_config(write(tmp_path, "[limits]\n" + "\n".join(lines) + "\n"), environ={})
     assert config.limits == Limits()
+
+
+def test_trusted_proxies_are_checked_addresses_or_networks(tmp_path):
+    """Issue 7.19: forwarded headers are believed only from the proxies named here."""
+    assert Config().trusted_proxies == ()
+    config = load_config(
+        write(tmp_path, 'trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]\n'), environ={}
+    )
+    assert config.trusted_proxies == ("127.0.0.1/32", "10.0.0.0/8")
+    for bad in ('["not-an-address"]', "[1]", "true"):
+        with pytest.raises(ConfigError, match="trusted_proxies"):
+            load_config(write(tmp_path, f"trusted_proxies = {bad}\n"), environ={})
