@@ -51,6 +51,11 @@ class Config:
     auth_failures_allowed: int = 10
     auth_failure_window_seconds: int = 60
     access_log: bool = True
+    #: worker processes for CPU-heavy work (MIME parsing, HTML to text, body values,
+    #: snippets); 0: one per core
+    worker_processes: int = 0
+    #: wall-clock seconds one such task may run before its worker is killed (0: no limit)
+    cpu_budget_seconds: float = 30.0
     log_level: str = "info"
     # -- push (see docs/push.md) --
     #: Redis URL for the bus across nodes (redis://host:port/db); unset: in-process bus
