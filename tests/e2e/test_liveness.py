@@ -1,6 +1,6 @@
 """No request stalls another (issues 8.2 and 8.3), shown by ordering over real sockets.
 
-A hostile request (a huge Email/import, a 500-Mailbox Mailbox/set) starts; once the server
+A hostile request (a huge Email/import, a long Email/set) starts; once the server
 shows it in flight (``fulmar_http_in_flight`` on /metrics), another user's /healthz,
 Mailbox/set and Mailbox/get must be answered while it is still running: its response must
 not have arrived yet. The hostile inputs are big enough to run for seconds however fast the
@@ -114,24 +114,12 @@ def test_a_huge_import_does_not_stall_another_user(server):
     assert set(result["created"]) == {"huge"}, result
 
 
-def test_a_500_mailbox_set_does_not_stall_another_users_writes(server):
-    """Issue 8.3: one write lock for all accounts, held for whole methods: Bob's single
-    Mailbox/set waited for Alice's 500 creates (RFC 8620 §5.3)."""
-    alice, bob = server.client("alice@example.com"), server.client("bob@example.com")
-    alice.http.timeout = bob.http.timeout = 120
-    create = {f"m{n}": {"name": f"Box {n}"} for n in range(500)}
-    hostile = Hostile(lambda: alice.ok("Mailbox/set", {"create": create}))
-    hostile.start(server, bob)
-    answered_while_running(hostile, server, bob)
-    result = hostile.join()
-    assert len(result["created"]) == 500, result
-    alice.ok("Mailbox/set", {"destroy": [c["id"] for c in result["created"].values()]})
-
-
 def test_slow_email_creates_do_not_stall_another_users_writes(server):
-    """Issue 8.3 with the heavy part in the method itself: Alice's Email/set builds and
-    parses ten messages of 4 MB each (in the worker pool, with only her account locked)
-    while Bob writes to his account (RFC 8621 §4.6)."""
+    """Issue 8.3: one write lock for all accounts was held for whole methods, so Bob's
+    one-Mailbox create waited for Alice's long method. Alice's Email/set builds and parses
+    ten messages of 4 MB each (in the worker pool, holding only her account's lock) while
+    Bob writes to his account (RFC 8621 §4.6). (A 500-Mailbox Mailbox/set is the issue's
+    example, but it now takes too little time, about 0.4 s, to be reliably still running.)"""
     alice, bob = server.client("alice@example.com"), server.client("bob@example.com")
     alice.http.timeout = bob.http.timeout = 120
     attachment = alice.http.post(
