@@ -8,6 +8,9 @@ time it used); past that its worker is killed and replaced, and the caller gets
 costs little; a task's function must be importable by name (defined at module level).
 Workers are forked from a fork server (a fresh interpreter with the mail modules loaded),
 never from the server process, so they inherit none of its threads or sockets.
+
+The pool is shared by all users, so one user's tasks may hold at most half the workers
+at once (at least one): another user's task always finds a worker soon.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -37,18 +41,28 @@ class WorkerPool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(list(preload))
         self.budget = budget_seconds
-        self._pool = ProcessPool(max_workers=processes or os.cpu_count() or 1, context=context)
+        processes = processes or os.cpu_count() or 1
+        self._pool = ProcessPool(max_workers=processes, context=context)
+        self._share = max(1, processes // 2)
+        self._owners: weakref.WeakValueDictionary[str, asyncio.Semaphore] = (
+            weakref.WeakValueDictionary()
+        )
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in a worker; raises ``BudgetExceeded`` past the budget."""
-        future = self._pool.schedule(fn, args, timeout=self.budget or None)
-        try:
-            return await asyncio.wrap_future(future)
-        except (TimeoutError, ProcessExpired) as exc:
-            raise BudgetExceeded(f"{fn.__name__} stopped: {exc}") from None
-        except asyncio.CancelledError:
-            future.cancel()  # a task nobody waits for any more frees its worker
-            raise
+    async def run(self, owner: str, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker for ``owner`` (a principal id); raises
+        ``BudgetExceeded`` past the budget."""
+        share = self._owners.get(owner)
+        if share is None:
+            share = self._owners[owner] = asyncio.Semaphore(self._share)
+        async with share:
+            future = self._pool.schedule(fn, args, timeout=self.budget or None)
+            try:
+                return await asyncio.wrap_future(future)
+            except (TimeoutError, ProcessExpired) as exc:
+                raise BudgetExceeded(f"{fn.__name__} stopped: {exc}") from None
+            except asyncio.CancelledError:
+                future.cancel()  # a task nobody waits for any more frees its worker
+                raise
 
     def start(self) -> None:
         """Start the workers now (before serving), not on the first request's loop turn."""

@@ -68,7 +68,9 @@ async def _body_values(
         return {}
     wanted = wanted_values(doc, options)
     try:
-        return await inv.services.workers.run(body_values, message, wanted, options.max_bytes)
+        return await inv.services.workers.run(
+            inv.principal.id, body_values, message, wanted, options.max_bytes
+        )
     except BudgetExceeded:
         return undecodable_values(doc, wanted)
 

@@ -68,7 +68,7 @@ async def parse_in_pool(inv: Invocation, octets: bytes) -> dict[str, Any]:
     same way every time.
     """
     try:
-        return await inv.services.workers.run(email_tasks.parse, octets)
+        return await inv.services.workers.run(inv.principal.id, email_tasks.parse, octets)
     except BudgetExceeded:
         raise SetError("invalidEmail", "The message could not be parsed in time.") from None
 
@@ -154,7 +154,7 @@ async def email_parse(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
             continue
         try:
             parsed[blob_id] = await services.workers.run(
-                email_tasks.parse_email, octets, blob_id, wanted, options
+                inv.principal.id, email_tasks.parse_email, octets, blob_id, wanted, options
             )
         except BudgetExceeded:
             # RFC 8621 §4.9: a blob that cannot be parsed (here: within the time budget)

@@ -59,7 +59,7 @@ async def _create(
         raise SetError("tooLarge", "The attachments are too large.")
     try:
         outcome, raw, model = await services.workers.run(
-            email_tasks.build_email, obj, blobs, _domain(inv)
+            inv.principal.id, email_tasks.build_email, obj, blobs, _domain(inv)
         )
     except BudgetExceeded:
         raise SetError("invalidEmail", "The message could not be built in time.") from None

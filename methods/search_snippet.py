@@ -55,7 +55,7 @@ async def search_snippet_get(inv: Invocation, args: dict[str, Any]) -> dict[str,
     highlighted = {}
     if marked:
         try:
-            done = await inv.services.workers.run(highlight_snippets, marked)
+            done = await inv.services.workers.run(inv.principal.id, highlight_snippets, marked)
         except BudgetExceeded:
             done = []  # RFC 8621 §5.1: null subject and preview when there is nothing to show
         highlighted = {i: (s, p) for i, s, p in done}
