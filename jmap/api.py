@@ -20,7 +20,7 @@ from .capabilities import CORE, SUPPORTED
 from .config import Limits
 from .errors import MethodError, RequestError
 from .pointer import PointerError, TooManyItems, evaluate
-from .services import Services
+from .services import Services, rerun_on_conflict
 from .store.base import Account, Principal, StoreError
 
 log = logging.getLogger("fulmar.api")
@@ -337,7 +337,9 @@ async def _run_call(
     invocation.name, invocation.call_id, invocation.capability = name, call_id, method.capability
     try:
         resolved = _resolve_references(args, earlier, budget)
-        result = await method.handler(invocation, resolved)
+        result = await rerun_on_conflict(
+            lambda: method.handler(invocation, resolved), invocation.created_ids
+        )
     except MethodError as exc:
         return [("error", exc.arguments())]
     except RequestError:

@@ -37,6 +37,7 @@ from .session import build_session
 from .store.base import Account, BlobTooLarge
 from .store.factory import open_data_store
 from .store.files import FileBlobStore
+from .workers import WorkerPool
 
 log = logging.getLogger("fulmar.app")
 
@@ -87,7 +88,9 @@ class Server:
         data = open_data_store(self.config.database_path)
         await data.open()
         blobs = FileBlobStore(self.config.blob_dir)
-        self.services = Services(self.config, data, blobs, await create_bus(self.config))
+        workers = WorkerPool(self.config.worker_processes, self.config.cpu_budget_seconds)
+        workers.start()
+        self.services = Services(self.config, data, blobs, await create_bus(self.config), workers)
         self.auth = Authenticator(data, self.throttle)
         await self.push.start()
         self._tasks.append(asyncio.create_task(housekeeping(self.services)))
@@ -108,6 +111,7 @@ class Server:
             await self.services.bus.close()
             await self.services.blobs.close()
             await self.services.data.close()
+            await self.services.workers.close()
 
     # -- authentication --
     async def authenticate(

@@ -62,6 +62,11 @@ class Config:
     #: proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs)
     trusted_proxies: tuple[str, ...] = ()
     access_log: bool = True
+    #: worker processes for CPU-heavy work (MIME parsing, HTML to text, body values,
+    #: snippets); 0: one per core
+    worker_processes: int = 0
+    #: wall-clock seconds one such task may run before its worker is killed (0: no limit)
+    cpu_budget_seconds: float = 30.0
     log_level: str = "info"
     # -- connections and shutdown --
     #: a request line and headers must arrive within this many seconds (else 408 and closed);

@@ -19,6 +19,7 @@ from methods.mailbox import MailboxType
 
 from .ids import utc_date
 from .message import parse_message
+from .services import rerun_on_conflict
 from .store.base import BlobStore, DataStore, NotFoundError, Transaction
 from .store.mail import mail_index
 from .store.sqlite_mail_query import epoch
@@ -171,17 +172,25 @@ async def _import_batch(
             fresh[blob_id] = source
     if not fresh:
         return
-    async with data.transaction(account_id) as tx:
-        boxes = await _mailbox_ids(tx, {s.folder for s in fresh.values()})
-        writer = EmailWriter(tx, mail)
-        for blob_id, source in fresh.items():
-            assert source.raw is not None
-            model = parse_message(source.raw)
-            received = model["receivedAt"] or _sent_utc(model) or utc_date(time.time())
-            await writer.create(
-                model, blob_id, {boxes[source.folder]: True}, source.keywords, received, True
-            )
-        await writer.finish()
+    models = {}
+    for blob_id, source in fresh.items():
+        assert source.raw is not None
+        models[blob_id] = parse_message(source.raw)
+
+    async def store() -> None:
+        async with data.transaction(account_id) as tx:
+            boxes = await _mailbox_ids(tx, {s.folder for s in fresh.values()})
+            writer = EmailWriter(tx, mail)
+            for blob_id, source in fresh.items():
+                model = models[blob_id]
+                received = model["receivedAt"] or _sent_utc(model) or utc_date(time.time())
+                await writer.create(
+                    model, blob_id, {boxes[source.folder]: True}, source.keywords, received, True
+                )
+            await writer.finish()
+
+    # the server may write to the same account meanwhile: then the batch is stored again
+    await rerun_on_conflict(store, {})
     report.imported += len(fresh)
 
 

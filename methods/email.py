@@ -17,9 +17,19 @@ from jmap.store.mail import (
     EmailQuery,
     mail_index,
 )
+from jmap.workers import BudgetExceeded
 
 from . import email_import, email_set
-from .email_get import EMAIL_PROPERTIES, GET_DEFAULT, BodyOptions, check_properties, render_email
+from .email_get import (
+    EMAIL_PROPERTIES,
+    GET_DEFAULT,
+    BodyOptions,
+    body_values,
+    check_properties,
+    render_email,
+    undecodable_values,
+    wanted_values,
+)
 from .email_rules import is_keyword
 from .email_write import CREATED_PROPERTIES
 from .standard import (
@@ -45,6 +55,24 @@ def _uses_threads(node: dict[str, Any] | None) -> bool:
     if "operator" in node:
         return any(_uses_threads(c) for c in node["conditions"])
     return any(k in node for k in _THREAD_KEYWORD_CONDITIONS)
+
+
+async def _body_values(
+    inv: Invocation, doc: dict[str, Any], options: BodyOptions
+) -> dict[str, dict[str, Any]]:
+    """An Email's ``bodyValues``, decoded in the worker pool; past the time budget each is
+    empty and flagged (see ``undecodable_values``): one slow message must not fail the
+    whole /get."""
+    message = await inv.services.blobs.get(doc["blobId"])
+    if message is None:
+        return {}
+    wanted = wanted_values(doc, options)
+    try:
+        return await inv.services.workers.run(
+            inv.principal.id, body_values, message, wanted, options.max_bytes
+        )
+    except BudgetExceeded:
+        return undecodable_values(doc, wanted)
 
 
 class EmailType(DataType):
@@ -83,10 +111,10 @@ class EmailType(DataType):
             doc = by_id.get(email_id)
             if doc is None:
                 continue
-            message = None
+            values = None
             if options.needs_message(wanted):
-                message = await inv.services.blobs.get(doc["blobId"])
-            listed.append(render_email(doc, wanted, options, message))
+                values = await _body_values(inv, doc, options)
+            listed.append(render_email(doc, wanted, options, values))
         return {
             "accountId": account.id,
             "state": encode_state(modseq),

@@ -117,33 +117,45 @@ def _render_part(
     return out
 
 
-def _body_values(
-    model: dict[str, Any], options: BodyOptions, message: bytes
-) -> dict[str, dict[str, Any]]:
-    wanted: list[str] = []
+def wanted_values(model: dict[str, Any], options: BodyOptions) -> list[str]:
+    """The partIds whose ``bodyValues`` the options ask for."""
     if options.fetch_all:
-        wanted = [
+        return [
             p["partId"]
             for p in iter_parts(model["bodyStructure"])
             if p["partId"] and p["type"].startswith("text/")
         ]
-    else:
-        if options.fetch_text:
-            wanted += model["textBody"]
-        if options.fetch_html:
-            wanted += model["htmlBody"]
-    return MessageReader(message).body_values(wanted, options.max_bytes)
+    wanted: list[str] = []
+    if options.fetch_text:
+        wanted += model["textBody"]
+    if options.fetch_html:
+        wanted += model["htmlBody"]
+    return wanted
+
+
+def body_values(message: bytes, part_ids: list[str], max_bytes: int) -> dict[str, dict[str, Any]]:
+    """Decode body values from the raw message (CPU-heavy: runs in the worker pool)."""
+    return MessageReader(message).body_values(part_ids, max_bytes)
+
+
+def undecodable_values(model: dict[str, Any], part_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What ``bodyValues`` shows of text parts that could not be decoded in time budget:
+    an empty value flagged as truncated and as an encoding problem (RFC 8621 §4.1.4)."""
+    parts = iter_parts(model["bodyStructure"])
+    text = {p["partId"] for p in parts if p["type"].startswith("text/")}
+    empty = {"value": "", "isEncodingProblem": True, "isTruncated": True}
+    return {pid: dict(empty) for pid in part_ids if pid in text}
 
 
 def render_email(
     model: dict[str, Any],
     properties: list[str],
     options: BodyOptions,
-    message: bytes | None = None,
+    values: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The requested properties of a stored (or just parsed) Email model.
 
-    ``message`` (the raw octets) is needed only when ``options.needs_message``.
+    ``values`` are the ``bodyValues`` (decoded beforehand, see ``body_values``).
     """
     out: dict[str, Any] = {}
     blob_id = model["blobId"]
@@ -156,7 +168,7 @@ def render_email(
         elif prop == "bodyStructure":
             out[prop] = _render_part(model["bodyStructure"], blob_id, options.body_properties, True)
         elif prop == "bodyValues":
-            out[prop] = _body_values(model, options, message) if message is not None else {}
+            out[prop] = values or {}
         elif prop.startswith("header:"):
             out[prop] = _header(model["headers"], prop)
         else:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from jmap.api import Invocation
 from jmap.errors import MethodError, SetError, invalid_properties
 from jmap.ids import encode_state, utc_date
-from jmap.message import parse_message
 from jmap.part_blobs import read_blob, split_blob_id
 from jmap.store.base import Account, Document, Transaction
 from jmap.store.mail import mail_index
+from jmap.workers import BudgetExceeded
 
-from .email_get import PARSE_DEFAULT, BodyOptions, check_properties, render_email
+from . import email_tasks
+from .email_get import PARSE_DEFAULT, BodyOptions, check_properties
 from .email_rules import check_email_size, check_keywords, check_mailboxes, check_received_at
 from .email_write import CREATED_PROPERTIES, EMAIL, EmailWriter
 from .standard import SetResult, check_state, create_each
@@ -48,8 +50,45 @@ async def _message(inv: Invocation, account: Account, blob_id: Any) -> tuple[str
     return blob_id, octets
 
 
+@dataclass
+class _Parsed:
+    """An import item's message, read and parsed before the transaction opens."""
+
+    blob_id: str = ""
+    model: dict[str, Any] | None = None
+    #: why the item cannot be imported, raised after the checks that come first
+    error: SetError | None = None
+
+
+async def parse_in_pool(inv: Invocation, octets: bytes) -> dict[str, Any]:
+    """The Email model of a message, parsed in the worker pool.
+
+    A message that cannot be parsed within the time budget is treated as unparsable:
+    ``invalidEmail`` (RFC 8621 §4.8), never serverFail, since the same message fails the
+    same way every time.
+    """
+    try:
+        return await inv.services.workers.run(inv.principal.id, email_tasks.parse, octets)
+    except BudgetExceeded:
+        raise SetError("invalidEmail", "The message could not be parsed in time.") from None
+
+
+async def _parse_item(inv: Invocation, account: Account, item: Any) -> _Parsed:
+    if not isinstance(item, dict) or set(item) - IMPORT_PROPERTIES:
+        return _Parsed()  # refused by the checks in the transaction
+    try:
+        found = await _message(inv, account, item.get("blobId"))
+        if found is None:
+            raise invalid_properties(["blobId"], "No such blob.")
+        blob_id, octets = found
+        check_email_size(inv, len(octets))
+        return _Parsed(blob_id, await parse_in_pool(inv, octets))
+    except SetError as exc:
+        return _Parsed(error=exc)
+
+
 async def _import_one(
-    inv: Invocation, account: Account, tx: Transaction, writer: EmailWriter, item: dict[str, Any]
+    inv: Invocation, tx: Transaction, writer: EmailWriter, item: dict[str, Any], parsed: _Parsed
 ) -> dict[str, Any]:
     unknown = sorted(set(item) - IMPORT_PROPERTIES)
     if unknown:
@@ -57,14 +96,14 @@ async def _import_one(
     mailbox_ids = await check_mailboxes(inv, tx, item.get("mailboxIds"))
     keywords = check_keywords(item.get("keywords", {}))
     received_at = check_received_at(item.get("receivedAt"))
-    found = await _message(inv, account, item.get("blobId"))
-    if found is None:
-        raise invalid_properties(["blobId"], "No such blob.")
-    blob_id, octets = found
-    check_email_size(inv, len(octets))
-    model = parse_message(octets)
+    if parsed.error is not None:
+        raise parsed.error
+    assert parsed.model is not None
+    model = parsed.model
     received_at = received_at or model["receivedAt"] or utc_date(time.time())
-    doc = await writer.create(model, blob_id, mailbox_ids, keywords, received_at, delivered=True)
+    doc = await writer.create(
+        model, parsed.blob_id, mailbox_ids, keywords, received_at, delivered=True
+    )
     return {k: doc[k] for k in CREATED_PROPERTIES}
 
 
@@ -74,14 +113,15 @@ async def email_import(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
     limit = inv.services.config.limits.max_objects_in_set
     if len(emails) > limit:
         raise MethodError("requestTooLarge", f"At most {limit} Emails per import.")
+    # Parsing takes time: done before the transaction, which then holds only the writes.
+    parsed = {key: await _parse_item(inv, account, item) for key, item in emails.items()}
     result = SetResult()
     async with inv.services.write(account.id) as tx:
         old = await tx.modseq(EMAIL)
         check_state(args.get("ifInState"), old)
         writer = EmailWriter(tx, mail_index(inv.services.data))
-        await create_each(
-            inv, emails, lambda item: _import_one(inv, account, tx, writer, item), result
-        )
+        items = {key: (item, parsed[key]) for key, item in emails.items()}
+        await create_each(inv, items, lambda pair: _import_one(inv, tx, writer, *pair), result)
         await writer.finish()
     return {
         "accountId": account.id,
@@ -106,25 +146,23 @@ async def email_parse(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
     services = inv.services
     parsed: dict[str, Any] = {}
     not_found: list[str] = []
+    not_parsable: list[str] = []
     for blob_id in blob_ids:
         octets = await read_blob(services.data, services.blobs, account.id, blob_id)
         if octets is None:
             not_found.append(blob_id)
             continue
-        model = {
-            **parse_message(octets),
-            "id": None,
-            "blobId": blob_id,
-            "threadId": None,
-            "mailboxIds": None,
-            "keywords": None,
-            "receivedAt": None,
-        }
-        parsed[blob_id] = render_email(model, wanted, options, octets)
+        try:
+            parsed[blob_id] = await services.workers.run(
+                inv.principal.id, email_tasks.parse_email, octets, blob_id, wanted, options
+            )
+        except BudgetExceeded:
+            # RFC 8621 §4.9: a blob that cannot be parsed (here: within the time budget)
+            not_parsable.append(blob_id)
     return {
         "accountId": account.id,
         "parsed": parsed or None,
-        "notParsable": None,
+        "notParsable": not_parsable or None,
         "notFound": not_found or None,
     }
 
@@ -147,9 +185,8 @@ class EmailCopier:
         octets = await self.inv.services.blobs.get(source["blobId"])
         if octets is None:
             raise SetError("notFound", "The message is gone from the blob store.")
-        return await self.writer.create(
-            parse_message(octets), source["blobId"], mailbox_ids, keywords, received_at
-        )
+        model = await parse_in_pool(self.inv, octets)
+        return await self.writer.create(model, source["blobId"], mailbox_ids, keywords, received_at)
 
     async def finish(self) -> None:
         await self.writer.finish()

@@ -10,11 +10,12 @@ from typing import Any
 from jmap.api import Invocation
 from jmap.errors import SetError, invalid_properties
 from jmap.ids import encode_state, is_id, utc_date
-from jmap.message import BlobNotFoundError, EmailCreateError, build_message, parse_message
 from jmap.part_blobs import read_blob
 from jmap.store.base import Account, Document, Transaction
 from jmap.store.mail import mail_index
+from jmap.workers import BudgetExceeded
 
+from . import email_tasks
 from .email_rules import (
     check_email_size,
     check_keywords,
@@ -57,15 +58,19 @@ async def _create(
     if attached > services.config.limits.max_size_attachments_per_email:
         raise SetError("tooLarge", "The attachments are too large.")
     try:
-        raw = build_message(obj, blobs.get, domain=_domain(inv))
-    except BlobNotFoundError as exc:
-        raise SetError("blobNotFound", "Unknown blobs.", notFound=exc.not_found) from None
-    except EmailCreateError as exc:
-        raise invalid_properties(exc.properties, exc.description) from None
+        outcome, raw, model = await services.workers.run(
+            inv.principal.id, email_tasks.build_email, obj, blobs, _domain(inv)
+        )
+    except BudgetExceeded:
+        raise SetError("invalidEmail", "The message could not be built in time.") from None
+    if outcome == "blobNotFound":
+        raise SetError("blobNotFound", "Unknown blobs.", notFound=raw)
+    if outcome == "invalid":
+        raise invalid_properties(raw, model)
     check_email_size(inv, len(raw))
     blob_id = await services.blobs.put(raw)
     doc = await writer.create(
-        parse_message(raw), blob_id, mailbox_ids, keywords, received_at or utc_date(time.time())
+        model, blob_id, mailbox_ids, keywords, received_at or utc_date(time.time())
     )
     return {k: doc[k] for k in CREATED_PROPERTIES}
 

@@ -10,6 +10,7 @@ from jmap.api import Invocation, MethodRegistry
 from jmap.errors import MethodError
 from jmap.schema import type_schema
 from jmap.store.mail import MARK_END, MARK_START, mail_index
+from jmap.workers import BudgetExceeded
 
 PREVIEW_OCTETS = 255
 
@@ -30,6 +31,13 @@ def highlight(text: str | None, max_octets: int | None = None) -> str | None:
     return out
 
 
+def highlight_snippets(
+    snippets: list[tuple[str, str | None, str | None]],
+) -> list[tuple[str, str | None, str | None]]:
+    """Subject and preview HTML of (emailId, subject, preview) triples (in the worker pool)."""
+    return [(i, highlight(s), highlight(p, PREVIEW_OCTETS)) for i, s, p in snippets]
+
+
 async def search_snippet_get(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
     account = inv.account(args.get("accountId"))
     type_schema("SearchSnippet").validate_arguments("get", args)
@@ -43,16 +51,18 @@ async def search_snippet_get(inv: Invocation, args: dict[str, Any]) -> dict[str,
     _, docs = await data.get(account.id, "Email", email_ids)
     found = [d["id"] for d in docs]
     snippets = await mail_index(data).snippets(account.id, filter_, found)
+    marked = [(i, s.subject, s.preview) for i, s in snippets.items()]
+    highlighted = {}
+    if marked:
+        try:
+            done = await inv.services.workers.run(inv.principal.id, highlight_snippets, marked)
+        except BudgetExceeded:
+            done = []  # RFC 8621 §5.1: null subject and preview when there is nothing to show
+        highlighted = {i: (s, p) for i, s, p in done}
     listed = []
     for email_id in found:
-        snippet = snippets.get(email_id)
-        listed.append(
-            {
-                "emailId": email_id,
-                "subject": highlight(snippet.subject) if snippet else None,
-                "preview": highlight(snippet.preview, PREVIEW_OCTETS) if snippet else None,
-            }
-        )
+        subject, preview = highlighted.get(email_id, (None, None))
+        listed.append({"emailId": email_id, "subject": subject, "preview": preview})
     missing = [i for i in email_ids if i not in set(found)]
     return {"accountId": account.id, "list": listed, "notFound": missing or None}
 

@@ -69,8 +69,19 @@ class CannotCalculateChanges(StoreError):
     """The state is older than the change log keeps, or was never handed out."""
 
 
+class WriteConflict(StoreError):
+    """Another writer (another process or node) changed the account while a transaction
+    ran; the transaction wrote nothing and the method can run again from the start."""
+
+
 class Transaction(Protocol):
-    """All writes of one method call, applied atomically with one modseq per change."""
+    """All writes of one method call, applied atomically with one modseq per change.
+
+    Reads see committed state plus the transaction's own pending writes. Transactions of
+    one account run one at a time in a process, each seeing the last; different accounts'
+    transactions never wait on each other except to flush. Commit raises ``WriteConflict``
+    when a writer elsewhere changed the account meanwhile.
+    """
 
     account_id: str
     #: after commit: each type the transaction changed, with its new modseq

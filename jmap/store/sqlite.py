@@ -1,10 +1,17 @@
 """The embedded data backend: one SQLite database in WAL mode.
 
-SQLite has one writer at a time, so every transaction runs on a single writer thread with
-its own connection, behind an asyncio lock; reads run on a small pool of reader threads,
-each with its own connection, and see the last committed state (WAL snapshots).
-Writes of a transaction are buffered in memory and flushed in one hop at commit, together
-with the modseq bumps and the change log, so a method call is one SQLite transaction.
+Reads run on a small pool of reader threads, each with its own connection, and see the last
+committed state (WAL snapshots). SQLite has one writer at a time: writes run on a single
+writer thread with its own connection, behind an asyncio lock held only to flush.
+
+A transaction (one method call) holds its account's asyncio lock from start until its
+writes are durable, so one account's methods run one after another and each sees the one
+before. It reads committed state through the readers plus its own buffer of pending writes,
+and takes the writer lock only at commit, to flush the buffer in one hop together with the
+modseq bumps and the change log. So no account waits on another account's method, only on
+its flush. Writers elsewhere (``fulmar import``, a second node) are caught at the flush: if
+the account's modseq or id counter moved since the transaction started, the flush fails
+with ``WriteConflict`` and writes nothing; the caller runs the method again.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -32,6 +40,7 @@ from .base import (
     NotFoundError,
     Principal,
     StoreError,
+    WriteConflict,
 )
 
 T = TypeVar("T")
@@ -153,9 +162,7 @@ def _new_opaque_id(prefix: str) -> str:
 class SqliteDataStore:
     """The data role on SQLite (see the module docstring for the threading model)."""
 
-    def __init__(
-        self, path: Path, readers: int = 4, indexers: Iterable[Indexer] = ()
-    ) -> None:
+    def __init__(self, path: Path, readers: int = 4, indexers: Iterable[Indexer] = ()) -> None:
         self.path = path
         self.indexers = {indexer.type_name: indexer for indexer in indexers}
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
@@ -163,6 +170,10 @@ class SqliteDataStore:
         self._local = threading.local()
         self._write_conn: sqlite3.Connection | None = None
         self._write_lock = asyncio.Lock()
+        #: one lock per account, held by a transaction until its writes are durable
+        self._account_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         #: group commit: transactions whose writes are in the open SQLite transaction, and
         #: how many more are waiting for the lock (they will join it)
         self._batch: list[asyncio.Future[None]] = []
@@ -397,12 +408,44 @@ class SqliteDataStore:
     # -- objects and state --
     @asynccontextmanager
     async def transaction(self, account_id: str) -> AsyncIterator[SqliteTransaction]:
-        """One method call's writes, atomically (a savepoint), durable when this returns.
+        """One method call's writes, atomically, durable when this returns.
 
-        Group commit: transactions that queue up for the writer while one commits join a
-        single SQLite transaction, and one fsync makes all of them durable. Each still waits
-        for that COMMIT before returning, so nothing is acknowledged before it is on disk.
+        Holds the account's lock throughout (see the module docstring) and the writer lock
+        only to flush. Group commit: flushes that queue up for the writer while one commits
+        join a single SQLite transaction, and one fsync makes all of them durable. Each still
+        waits for that COMMIT before returning, so nothing is acknowledged before it is on disk.
         """
+        lock = self._account_locks.get(account_id)
+        if lock is None:
+            lock = self._account_locks[account_id] = asyncio.Lock()
+        await lock.acquire()
+        durable: asyncio.Future[None] | None = None
+        try:
+            tx = await self._begin(account_id)
+            yield tx
+            if tx.has_writes():
+                durable = await self._flush(tx)
+        finally:
+            if durable is None:
+                lock.release()
+            else:
+                # released when durable, even if this task is cancelled while it waits
+                durable.add_done_callback(lambda _: lock.release())
+        if durable is not None:
+            await durable
+
+    async def _begin(self, account_id: str) -> SqliteTransaction:
+        row = await self.read(
+            lambda c: c.execute(
+                "SELECT modseq, next_id FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+        )
+        if row is None:
+            raise NotFoundError(account_id)
+        return SqliteTransaction(self, account_id, row[0], row[1])
+
+    async def _flush(self, tx: SqliteTransaction) -> asyncio.Future[None]:
+        """Write a transaction's buffer into the open batch; the future says when durable."""
         durable = asyncio.get_running_loop().create_future()
         self._entering += 1
         try:
@@ -418,22 +461,17 @@ class SqliteDataStore:
         try:
             conn = self._write_conn
             assert conn is not None
-            tx = SqliteTransaction(self, conn, account_id)
+            batch_open = bool(self._batch)
             try:
-                await self._on_writer(lambda: tx.begin(batch_open=bool(self._batch)))
-                yield tx
-                await self._on_writer(tx.commit)
-            except BaseException as exc:
-                await self._on_writer(lambda: tx.rollback(batch_open=bool(self._batch)))
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(str(exc)) from exc
-                raise
+                await self._on_writer(lambda: _flush_one(conn, tx, batch_open))
+            except sqlite3.Error as exc:
+                raise StoreError(str(exc)) from exc
             self._batch.append(durable)
         finally:
             if self._batch and (self._entering == 0 or len(self._batch) >= MAX_BATCH):
                 await self._commit_batch()
             self._write_lock.release()
-        await durable
+        return durable
 
     async def _commit_batch(self) -> None:
         """COMMIT the open batch (the write lock is held) and tell its transactions."""
@@ -701,48 +739,61 @@ def _collapse(rows: Any, since: int, current: int, max_changes: int | None) -> C
     return changes
 
 
+def _flush_one(conn: sqlite3.Connection, tx: SqliteTransaction, batch_open: bool) -> None:
+    """On the writer thread: a transaction's writes as a savepoint of the open batch."""
+    if not batch_open:
+        conn.execute("BEGIN IMMEDIATE")
+    conn.execute("SAVEPOINT tx")
+    try:
+        tx.write(conn)
+    except BaseException:
+        conn.execute("ROLLBACK TO tx")
+        conn.execute("RELEASE tx")
+        if not batch_open:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("RELEASE tx")  # the store COMMITs the batch
+
+
 class SqliteTransaction:
     """Buffers one method call's writes; reads see them; commit flushes all in one go."""
 
-    def __init__(self, store: SqliteDataStore, conn: sqlite3.Connection, account_id: str) -> None:
+    def __init__(
+        self, store: SqliteDataStore, account_id: str, start_modseq: int, next_id: int
+    ) -> None:
         self._store = store
-        self._conn = conn
         self.account_id = account_id
+        #: the account's modseq and id counter when the transaction began (checked at flush)
+        self._start = (start_modseq, next_id)
         self._pending: dict[tuple[str, str], Document | None] = {}
         # (type, id) -> [first kind, last kind, property hint or None for "any"]
         self._changes: dict[tuple[str, str], list[Any]] = {}
         self._blob_refs: list[tuple[str, str]] = []
         self._removed_refs: list[str] = []
-        self._next_id = 0
+        self._next_id = next_id
         #: after commit: type name -> its new modseq, for state-change events
         self.changed_types: dict[str, int] = {}
 
-    # Runs on the writer thread.
-    def begin(self, batch_open: bool) -> None:
-        if not batch_open:
-            self._conn.execute("BEGIN IMMEDIATE")
-        self._conn.execute("SAVEPOINT tx")
-        row = self._conn.execute(
-            "SELECT next_id FROM accounts WHERE id = ?", (self.account_id,)
+    def has_writes(self) -> bool:
+        return bool(
+            self._pending
+            or self._blob_refs
+            or self._removed_refs
+            or self._next_id != self._start[1]
+        )
+
+    # Runs on the writer thread, inside the batch's SQLite transaction.
+    def write(self, conn: sqlite3.Connection) -> None:
+        account = self.account_id
+        now = time.time()
+        row = conn.execute(
+            "SELECT modseq, next_id FROM accounts WHERE id = ?", (account,)
         ).fetchone()
         if row is None:
-            raise NotFoundError(self.account_id)
-        self._next_id = row[0]
-
-    def rollback(self, batch_open: bool) -> None:
-        """Undo this transaction only; others of the batch stay."""
-        if not self._conn.in_transaction:
-            return
-        if batch_open:
-            self._conn.execute("ROLLBACK TO tx")
-            self._conn.execute("RELEASE tx")
-        else:
-            self._conn.execute("ROLLBACK")
-
-    def commit(self) -> None:
-        conn, account = self._conn, self.account_id
-        now = time.time()
-        (modseq,) = conn.execute("SELECT modseq FROM accounts WHERE id = ?", (account,)).fetchone()
+            raise NotFoundError(account)
+        if tuple(row) != self._start:
+            raise WriteConflict(account)
+        modseq = self._start[0]
         type_modseqs: dict[str, int] = {}
         log_rows = []
         for (type_name, object_id), (first, last, props) in self._changes.items():
@@ -785,7 +836,6 @@ class SqliteTransaction:
             "UPDATE accounts SET modseq = ?, next_id = ? WHERE id = ?",
             (modseq, self._next_id, account),
         )
-        conn.execute("RELEASE tx")  # the store COMMITs the batch
         self.changed_types = type_modseqs
 
     # The Transaction interface (called on the event loop).
@@ -801,8 +851,8 @@ class SqliteTransaction:
             else:
                 missing.append(object_id)
         if missing:
-            rows = await self._store._on_writer(
-                lambda: _select_ids(self._conn, self.account_id, type_name, missing)
+            rows = await self._store.read(
+                lambda c: _select_ids(c, self.account_id, type_name, missing)
             )
             for (data,) in rows:
                 doc = orjson.loads(data)
@@ -810,8 +860,8 @@ class SqliteTransaction:
         return found
 
     async def all(self, type_name: str) -> list[Document]:
-        rows = await self._store._on_writer(
-            lambda: self._conn.execute(
+        rows = await self._store.read(
+            lambda c: c.execute(
                 "SELECT id, data FROM objects WHERE account_id = ? AND type = ?",
                 (self.account_id, type_name),
             ).fetchall()
@@ -827,9 +877,7 @@ class SqliteTransaction:
         return list(docs.values())
 
     async def modseq(self, type_name: str) -> int:
-        return await self._store._on_writer(
-            lambda: _type_modseq(self._conn, self.account_id, type_name)
-        )
+        return await self._store.read(lambda c: _type_modseq(c, self.account_id, type_name))
 
     async def new_ids(self, prefix: str, count: int) -> list[str]:
         ids = [prefix + _base36(self._next_id + i) for i in range(count)]
