@@ -14,9 +14,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import Client, FulmarServer, start_server
+
+#: the server serves /metrics on its public listener only with this token
+METRICS_TOKEN = "liveness-metrics-token"
 
 #: 40 MB of plain text: parsing it is linear, and still takes seconds (max_size_email: 50 MB)
 HUGE_BODY = b"All work and no play makes Jack a dull boy.\r\n" * 900_000
@@ -29,6 +33,15 @@ def huge_message() -> bytes:
         "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
     )
     return head.encode() + HUGE_BODY
+
+
+class BearerToken(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request):
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
 
 
 def upload(client: Client, raw: bytes) -> str:
@@ -65,7 +78,9 @@ class Hostile:
         """Send it, and return once the server has it in flight (or it is already done)."""
         self._thread.start()
         while not self.done.is_set():
-            metrics = observer.http.get(f"{server.url}/metrics").text
+            metrics = observer.http.get(
+                f"{server.url}/metrics", auth=BearerToken(METRICS_TOKEN)
+            ).text
             in_flight = re.search(r"^fulmar_http_in_flight (\S+)$", metrics, re.M)
             assert in_flight is not None, metrics
             if float(in_flight.group(1)) >= 2:  # this /metrics request and the hostile one
@@ -95,7 +110,9 @@ def answered_while_running(hostile: Hostile, server: FulmarServer, bob: Client) 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    server = start_server(tmp_path_factory.mktemp("liveness"))
+    server = start_server(
+        tmp_path_factory.mktemp("liveness"), env={"FULMAR_METRICS_TOKEN": METRICS_TOKEN}
+    )
     yield server
     server.stop()
     assert "Traceback" not in server.log(), server.log()
