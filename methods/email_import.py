@@ -14,7 +14,13 @@ from jmap.store.base import Account, Document, Transaction
 from jmap.store.mail import mail_index
 
 from .email_get import PARSE_DEFAULT, BodyOptions, check_properties, render_email
-from .email_rules import check_email_size, check_keywords, check_mailboxes, check_received_at
+from .email_rules import (
+    check_email_metadata,
+    check_email_size,
+    check_keywords,
+    check_mailboxes,
+    check_received_at,
+)
 from .email_write import CREATED_PROPERTIES, EMAIL, EmailWriter
 from .standard import SetResult, check_state, create_each
 
@@ -51,15 +57,12 @@ async def _message(inv: Invocation, account: Account, blob_id: Any) -> tuple[str
 async def _import_one(
     inv: Invocation, account: Account, tx: Transaction, writer: EmailWriter, item: dict[str, Any]
 ) -> dict[str, Any]:
-    unknown = sorted(set(item) - IMPORT_PROPERTIES)
-    if unknown:
-        raise invalid_properties(unknown, "Unknown EmailImport properties.")
-    mailbox_ids = await check_mailboxes(inv, tx, item.get("mailboxIds"))
-    keywords = check_keywords(item.get("keywords", {}))
-    received_at = check_received_at(item.get("receivedAt"))
     found = await _message(inv, account, item.get("blobId"))
-    if found is None:
-        raise invalid_properties(["blobId"], "No such blob.")
+    invalid = sorted(set(item) - IMPORT_PROPERTIES) + (["blobId"] if found is None else [])
+    mailbox_ids, keywords, received_at = await check_email_metadata(
+        inv, tx, item, invalid, "Unknown properties, or no such blob." if invalid else None
+    )
+    assert found is not None  # or check_email_metadata refused the item
     blob_id, octets = found
     check_email_size(inv, len(octets))
     model = parse_message(octets)

@@ -15,12 +15,7 @@ from jmap.part_blobs import read_blob
 from jmap.store.base import Account, Document, Transaction
 from jmap.store.mail import mail_index
 
-from .email_rules import (
-    check_email_size,
-    check_keywords,
-    check_mailboxes,
-    check_received_at,
-)
+from .email_rules import check_email_metadata, check_email_size, check_keywords, check_mailboxes
 from .email_write import CREATED_PROPERTIES, EMAIL, EmailWriter
 from .patch import apply_patch
 from .standard import SetResult, check_state, create_each, set_operations
@@ -44,11 +39,6 @@ def _blob_ids(value: Any) -> Iterator[str]:
 async def _create(
     inv: Invocation, account: Account, tx: Transaction, writer: EmailWriter, obj: dict[str, Any]
 ) -> dict[str, Any]:
-    if "mailboxIds" not in obj:
-        raise invalid_properties(["mailboxIds"], "An Email needs at least one Mailbox.")
-    mailbox_ids = await check_mailboxes(inv, tx, obj["mailboxIds"])
-    keywords = check_keywords(obj.get("keywords", {}))
-    received_at = check_received_at(obj.get("receivedAt"))
     services = inv.services
     blobs: dict[str, bytes | None] = {}
     for blob_id in set(_blob_ids({k: v for k, v in obj.items() if k not in MUTABLE})):
@@ -56,12 +46,17 @@ async def _create(
     attached = sum(len(b) for b in blobs.values() if b)
     if attached > services.config.limits.max_size_attachments_per_email:
         raise SetError("tooLarge", "The attachments are too large.")
+    raw, invalid, why, not_found = b"", [], None, None
     try:
         raw = build_message(obj, blobs.get, domain=_domain(inv))
     except BlobNotFoundError as exc:
-        raise SetError("blobNotFound", "Unknown blobs.", notFound=exc.not_found) from None
+        not_found = exc.not_found
     except EmailCreateError as exc:
-        raise invalid_properties(exc.properties, exc.description) from None
+        invalid, why = exc.properties, exc.description
+    # every invalid property at once, the message's and the metadata's (RFC 8620 §5.3)
+    mailbox_ids, keywords, received_at = await check_email_metadata(inv, tx, obj, invalid, why)
+    if not_found is not None:
+        raise SetError("blobNotFound", "Unknown blobs.", notFound=not_found)
     check_email_size(inv, len(raw))
     blob_id = await services.blobs.put(raw)
     doc = await writer.create(
