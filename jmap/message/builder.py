@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import binascii
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -107,18 +108,25 @@ def _is_plain(value: str) -> bool:
     )
 
 
+def _folded_text(value: str) -> str:
+    """White space runs as one space, control characters dropped: what a reader of the
+    field gets back (RFC 5322 text holds no controls; readers drop them, unfolding)."""
+    kept = "".join(c for c in value if c.isspace() or unicodedata.category(c) != "Cc")
+    return " ".join(kept.split())
+
+
 def _encode_text(value: Any) -> str:
     if not isinstance(value, str):
         raise _Invalid("", "expected String")
     if _is_plain(value):
         return value
-    return _encoded_words(" ".join(value.split()))
+    return _encoded_words(_folded_text(value))
 
 
 def _encode_phrase(value: str) -> str:
     """A display-name or group name: an atom, a quoted-string, or RFC 2047 encoded-words;
     never the raw text (RFC 5322 §3.2.5, RFC 2047 §5(3))."""
-    value = " ".join(value.split())
+    value = _folded_text(value)
     if not _is_plain(value):
         return _encoded_words(value)
     if _SPECIALS.search(value):
