@@ -128,11 +128,14 @@ class MailboxType(DataType):
         name = obj["name"] = normalise_name(obj["name"])
         if len(name.encode()) > limits.max_size_mailbox_name or not _is_net_unicode(name):
             bad.append("name")
+            reasons.append("The name is too long or not Net-Unicode.")
         role = obj.get("role")
-        if role is not None and (
-            role not in ROLES or tree.with_role(role) not in (None, obj["id"])
-        ):
+        if role is not None and role not in ROLES:
             bad.append("role")
+            reasons.append("Unknown role.")
+        elif role is not None and tree.with_role(role) not in (None, obj["id"]):
+            bad.append("role")
+            reasons.append("Another Mailbox has that role.")
         parent_id = obj.get("parentId")
         if parent_id is not None:
             reason = self._parent_problem(tree, obj["id"], parent_id, ctx, limits.max_mailbox_depth)
