@@ -30,6 +30,8 @@ class Limits:
     max_objects_in_set: int = 500
     max_mailboxes_per_email: int = 100
     max_mailbox_depth: int = 20
+    #: Mailbox/set create answers overQuota (RFC 8620 §5.3) past this many Mailboxes
+    max_mailboxes_per_account: int = 10_000
     max_size_mailbox_name: int = 255
     max_size_attachments_per_email: int = 50_000_000
     #: the largest message Email/import, Email/set create and ``fulmar import`` accept

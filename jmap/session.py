@@ -47,6 +47,7 @@ def mail_account_capability(config: Config, account: Account) -> dict[str, Any]:
     return {
         "maxMailboxesPerEmail": limits.max_mailboxes_per_email,
         "maxMailboxDepth": limits.max_mailbox_depth,
+        "fulmar:maxMailboxesPerAccount": limits.max_mailboxes_per_account,
         "maxSizeMailboxName": limits.max_size_mailbox_name,
         "maxSizeAttachmentsPerEmail": limits.max_size_attachments_per_email,
         "emailQuerySortOptions": EMAIL_SORT_OPTIONS,

@@ -114,6 +114,8 @@ def _render_part(
             out[prop] = part.get(prop)
     if tree and "subParts" in part:
         out["subParts"] = [_render_part(p, blob_id, properties, True) for p in part["subParts"]]
+    elif "subParts" in properties:
+        out["subParts"] = None  # asked for, and a leaf has none (RFC 8621 §4.1.4)
     return out
 
 

@@ -16,7 +16,13 @@ from jmap.workers import BudgetExceeded
 
 from . import email_tasks
 from .email_get import PARSE_DEFAULT, BodyOptions, check_properties
-from .email_rules import check_email_size, check_keywords, check_mailboxes, check_received_at
+from .email_rules import (
+    check_email_metadata,
+    check_email_size,
+    check_keywords,
+    check_mailboxes,
+    check_received_at,
+)
 from .email_write import CREATED_PROPERTIES, EMAIL, EmailWriter
 from .standard import SetResult, check_state, create_each
 
@@ -56,6 +62,8 @@ class _Parsed:
 
     blob_id: str = ""
     model: dict[str, Any] | None = None
+    #: the blobId names no blob the account can see
+    blob_missing: bool = False
     #: why the item cannot be imported, raised after the checks that come first
     error: SetError | None = None
 
@@ -79,7 +87,7 @@ async def _parse_item(inv: Invocation, account: Account, item: Any) -> _Parsed:
     try:
         found = await _message(inv, account, item.get("blobId"))
         if found is None:
-            raise invalid_properties(["blobId"], "No such blob.")
+            return _Parsed(blob_missing=True)
         blob_id, octets = found
         check_email_size(inv, len(octets))
         return _Parsed(blob_id, await parse_in_pool(inv, octets))
@@ -90,12 +98,12 @@ async def _parse_item(inv: Invocation, account: Account, item: Any) -> _Parsed:
 async def _import_one(
     inv: Invocation, tx: Transaction, writer: EmailWriter, item: dict[str, Any], parsed: _Parsed
 ) -> dict[str, Any]:
-    unknown = sorted(set(item) - IMPORT_PROPERTIES)
-    if unknown:
-        raise invalid_properties(unknown, "Unknown EmailImport properties.")
-    mailbox_ids = await check_mailboxes(inv, tx, item.get("mailboxIds"))
-    keywords = check_keywords(item.get("keywords", {}))
-    received_at = check_received_at(item.get("receivedAt"))
+    invalid = sorted(set(item) - IMPORT_PROPERTIES)
+    if parsed.blob_missing:
+        invalid.append("blobId")
+    mailbox_ids, keywords, received_at = await check_email_metadata(
+        inv, tx, item, invalid, "Unknown properties, or no such blob." if invalid else None
+    )
     if parsed.error is not None:
         raise parsed.error
     assert parsed.model is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from jmap.api import Invocation
@@ -58,6 +59,50 @@ def check_received_at(value: Any) -> str | None:
     if type_schema("Email").invalid_properties({"receivedAt": value}):
         raise invalid_properties(["receivedAt"], "receivedAt is a UTCDate.")
     return normal_date(value)
+
+
+async def check_email_metadata(
+    inv: Invocation,
+    tx: Transaction,
+    obj: dict[str, Any],
+    invalid: Iterable[str] = (),
+    description: str | None = None,
+) -> tuple[dict[str, bool], dict[str, bool], str | None]:
+    """mailboxIds, keywords and receivedAt of an Email create, import or copy.
+
+    ``invalid`` are the properties the caller found invalid itself (``description`` says
+    why); an invalidProperties
+    SetError names them and every invalid one of these three at once (RFC 8620 §5.3).
+    Other SetErrors (tooManyKeywords, tooManyMailboxes) are raised as they are found.
+    """
+    bad = set(invalid)
+    why = [description] if description else []
+    mailbox_ids: dict[str, bool] = {}
+    keywords: dict[str, bool] = {}
+    received_at = None
+    try:
+        mailbox_ids = await check_mailboxes(inv, tx, obj.get("mailboxIds"))
+    except SetError as exc:
+        _collect(exc, bad, why)
+    try:
+        keywords = check_keywords(obj.get("keywords", {}))
+    except SetError as exc:
+        _collect(exc, bad, why)
+    try:
+        received_at = check_received_at(obj.get("receivedAt"))
+    except SetError as exc:
+        _collect(exc, bad, why)
+    if bad:
+        raise invalid_properties(sorted(bad), " ".join(why) or None)
+    return mailbox_ids, keywords, received_at
+
+
+def _collect(exc: SetError, bad: set[str], why: list[str]) -> None:
+    if exc.kind != "invalidProperties":
+        raise exc
+    bad.update(exc.extra["properties"])
+    if exc.description:
+        why.append(exc.description)
 
 
 def check_email_size(inv: Invocation, size: int) -> None:

@@ -16,12 +16,7 @@ from jmap.store.mail import mail_index
 from jmap.workers import BudgetExceeded
 
 from . import email_tasks
-from .email_rules import (
-    check_email_size,
-    check_keywords,
-    check_mailboxes,
-    check_received_at,
-)
+from .email_rules import check_email_metadata, check_email_size, check_keywords, check_mailboxes
 from .email_write import CREATED_PROPERTIES, EMAIL, EmailWriter
 from .patch import apply_patch
 from .standard import SetResult, check_state, create_each, set_operations
@@ -45,11 +40,6 @@ def _blob_ids(value: Any) -> Iterator[str]:
 async def _create(
     inv: Invocation, account: Account, tx: Transaction, writer: EmailWriter, obj: dict[str, Any]
 ) -> dict[str, Any]:
-    if "mailboxIds" not in obj:
-        raise invalid_properties(["mailboxIds"], "An Email needs at least one Mailbox.")
-    mailbox_ids = await check_mailboxes(inv, tx, obj["mailboxIds"])
-    keywords = check_keywords(obj.get("keywords", {}))
-    received_at = check_received_at(obj.get("receivedAt"))
     services = inv.services
     blobs: dict[str, bytes | None] = {}
     for blob_id in set(_blob_ids({k: v for k, v in obj.items() if k not in MUTABLE})):
@@ -57,16 +47,23 @@ async def _create(
     attached = sum(len(b) for b in blobs.values() if b)
     if attached > services.config.limits.max_size_attachments_per_email:
         raise SetError("tooLarge", "The attachments are too large.")
+    raw, invalid, why, not_found = b"", [], None, None
     try:
-        outcome, raw, model = await services.workers.run(
+        outcome, built, model = await services.workers.run(
             inv.principal.id, email_tasks.build_email, obj, blobs, _domain(inv)
         )
     except BudgetExceeded:
         raise SetError("invalidEmail", "The message could not be built in time.") from None
     if outcome == "blobNotFound":
-        raise SetError("blobNotFound", "Unknown blobs.", notFound=raw)
-    if outcome == "invalid":
-        raise invalid_properties(raw, model)
+        not_found = built
+    elif outcome == "invalid":
+        invalid, why = built, model
+    else:
+        raw = built
+    # every invalid property at once, the message's and the metadata's (RFC 8620 §5.3)
+    mailbox_ids, keywords, received_at = await check_email_metadata(inv, tx, obj, invalid, why)
+    if not_found is not None:
+        raise SetError("blobNotFound", "Unknown blobs.", notFound=not_found)
     check_email_size(inv, len(raw))
     blob_id = await services.blobs.put(raw)
     doc = await writer.create(

@@ -12,6 +12,7 @@ from jmap.store.base import Account, Changes, Document, Transaction
 from jmap.store.mail import COUNTERS, mail_index
 
 from .email_write import EmailWriter
+from .mailbox_tree import MailboxTree
 from .standard import DataType, SetContext
 
 #: IANA "IMAP Mailbox Name Attributes" registry (RFC 8457), lower-cased, as JMAP roles.
@@ -110,46 +111,69 @@ class MailboxType(DataType):
         ]
 
     # -- /set rules --
+    async def _tree(self, tx: Transaction, ctx: SetContext) -> MailboxTree:
+        """The account's Mailboxes, read once per /set call and kept in step by the hooks."""
+        tree = ctx.cache.get(self.name)
+        if tree is None:
+            tree = ctx.cache[self.name] = MailboxTree(await tx.all(self.name))
+        return tree
+
     async def _check(
         self, inv: Invocation, tx: Transaction, obj: dict[str, Any], ctx: SetContext
     ) -> None:
+        """Every invalid property at once (RFC 8620 §5.3), then a taken sibling name."""
         limits = inv.services.config.limits
-        bad = []
+        tree = await self._tree(tx, ctx)
+        bad, reasons = [], []
         name = obj["name"] = normalise_name(obj["name"])
         if len(name.encode()) > limits.max_size_mailbox_name or not _is_net_unicode(name):
             bad.append("name")
+            reasons.append("The name is too long or not Net-Unicode.")
         role = obj.get("role")
         if role is not None and role not in ROLES:
             bad.append("role")
-        if bad:
-            raise invalid_properties(bad)
-        mailboxes = {m["id"]: m for m in await tx.all(self.name)}
-        mailboxes[obj["id"]] = obj
+            reasons.append("Unknown role.")
+        elif role is not None and tree.with_role(role) not in (None, obj["id"]):
+            bad.append("role")
+            reasons.append("Another Mailbox has that role.")
         parent_id = obj.get("parentId")
         if parent_id is not None:
-            if parent_id not in mailboxes or parent_id in ctx.destroying:
-                raise invalid_properties(["parentId"], "No such parent Mailbox.")
-            depth, seen, cursor = 1, {obj["id"]}, parent_id
-            while cursor is not None:
-                if cursor in seen:
-                    raise invalid_properties(["parentId"], "That would make a loop.")
-                seen.add(cursor)
-                depth += 1
-                cursor = mailboxes[cursor].get("parentId")
-            if depth > limits.max_mailbox_depth:
-                raise invalid_properties(["parentId"], "Mailboxes are nested too deep.")
-        for other in mailboxes.values():
-            if other["id"] == obj["id"]:
-                continue
-            if other.get("parentId") == parent_id and other["name"] == name:
-                raise invalid_properties(["name"], "A sibling Mailbox has that name.")
-            if role is not None and other.get("role") == role:
-                raise invalid_properties(["role"], "Another Mailbox has that role.")
+            reason = self._parent_problem(tree, obj["id"], parent_id, ctx, limits.max_mailbox_depth)
+            if reason:
+                bad.append("parentId")
+                reasons.append(reason)
+        if bad:
+            raise invalid_properties(bad, " ".join(reasons) or None)
+        existing = tree.sibling_named(parent_id, name)
+        if existing not in (None, obj["id"]):
+            # RFC 8620 §5.3 alreadyExists: clients use existingId to find the Mailbox
+            raise SetError("alreadyExists", "A sibling Mailbox has that name.", existingId=existing)
+
+    @staticmethod
+    def _parent_problem(
+        tree: MailboxTree, mailbox_id: str, parent_id: str, ctx: SetContext, max_depth: int
+    ) -> str | None:
+        if parent_id not in tree or parent_id in ctx.destroying:
+            return "No such parent Mailbox."
+        depth, seen, cursor = 1, {mailbox_id}, tree.get(parent_id)
+        while cursor is not None:
+            if cursor["id"] in seen:
+                return "That would make a loop."
+            seen.add(cursor["id"])
+            depth += 1
+            cursor = tree.get(cursor.get("parentId"))
+        return "Mailboxes are nested too deep." if depth > max_depth else None
 
     async def before_create(
         self, inv: Invocation, tx: Transaction, obj: dict[str, Any], ctx: SetContext
     ) -> None:
+        tree = await self._tree(tx, ctx)
+        limit = inv.services.config.limits.max_mailboxes_per_account
+        if len(tree) >= limit:
+            # RFC 8620 §5.3 overQuota: a server limit on the number of objects of the type
+            raise SetError("overQuota", f"At most {limit} Mailboxes per account.")
         await self._check(inv, tx, obj, ctx)
+        tree.put(obj)
 
     async def before_update(
         self,
@@ -163,12 +187,21 @@ class MailboxType(DataType):
         if changed & {"name", "parentId", "role"}:
             await self._check(inv, tx, new, ctx)
         if "role" in changed and TRASH in (current.get("role"), new.get("role")):
-            await self._all_counters_changed(tx, current["id"])
+            await self._all_counters_changed(tx, await self._tree(tx, ctx), current["id"])
         viewer = inv.principal.id
         if "isSubscribed" in changed and inv.accounts[tx.account_id].owner_id != viewer:
             # Others' subscriptions to a shared Mailbox are theirs alone (RFC 8621 §2).
             new[SUBSCRIBERS] = {**current.get(SUBSCRIBERS, {}), viewer: new["isSubscribed"]}
             new["isSubscribed"] = current["isSubscribed"]
+        (await self._tree(tx, ctx)).put(new)
+
+    async def destroy_order(
+        self, inv: Invocation, tx: Transaction, ids: list[str], ctx: SetContext
+    ) -> list[str]:
+        """Children before their parents: a parent whose child stays (its destroy failed)
+        is refused with mailboxHasChild (RFC 8621 §2.5), never left dangling."""
+        tree = await self._tree(tx, ctx)
+        return sorted(ids, key=tree.depth, reverse=True)
 
     async def before_destroy(
         self, inv: Invocation, tx: Transaction, current: Document, ctx: SetContext
@@ -176,9 +209,9 @@ class MailboxType(DataType):
         mailbox_id = current["id"]
         if current.get("role") == "inbox":
             raise SetError("forbidden", "The inbox cannot be destroyed.")
-        for other in await tx.all(self.name):
-            if other.get("parentId") == mailbox_id and other["id"] not in ctx.destroying:
-                raise SetError("mailboxHasChild", "The Mailbox has child Mailboxes.")
+        tree = await self._tree(tx, ctx)
+        if tree.children(mailbox_id):
+            raise SetError("mailboxHasChild", "The Mailbox has child Mailboxes.")
         mail = mail_index(inv.services.data)
         candidates = await mail.emails_in_mailbox(tx.account_id, mailbox_id)
         emails = [
@@ -186,8 +219,9 @@ class MailboxType(DataType):
         ]
         if emails and not ctx.args.get("onDestroyRemoveEmails"):
             raise SetError("mailboxHasEmail", "The Mailbox has Emails.")
+        tree.remove(mailbox_id)
         if current.get("role") == TRASH:
-            await self._all_counters_changed(tx, mailbox_id)
+            await self._all_counters_changed(tx, tree, mailbox_id)
         if not emails:
             return
         writer = EmailWriter(tx, mail)
@@ -199,10 +233,12 @@ class MailboxType(DataType):
                 await writer.destroy(email)
         await writer.finish()
 
-    async def _all_counters_changed(self, tx: Transaction, except_id: str) -> None:
+    async def _all_counters_changed(
+        self, tx: Transaction, tree: MailboxTree, except_id: str
+    ) -> None:
         """The trash role moves: unreadThreads treats the trash apart (RFC 8621 §2), so any
         Mailbox's count may change; the index recounts them all when it commits."""
-        for doc in await tx.all(self.name):
+        for doc in tree:
             if doc["id"] != except_id:
                 await tx.update(self.name, doc, set(COUNTERS))
 

@@ -32,6 +32,8 @@ class SetContext:
 
     args: dict[str, Any]
     destroying: set[str] = field(default_factory=set)
+    #: what a data type loads once per call and keeps in step (e.g. the Mailbox tree)
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 class DataType:
@@ -75,6 +77,12 @@ class DataType:
         self, inv: Invocation, tx: Transaction, current: Document, ctx: SetContext
     ) -> None:
         """Check (and do the side effects of) a destroy; raise SetError to refuse."""
+
+    async def destroy_order(
+        self, inv: Invocation, tx: Transaction, ids: list[str], ctx: SetContext
+    ) -> list[str]:
+        """The order to try the destroys in (``ids`` are the resolved ids, all known)."""
+        return ids
 
     def matches(self, condition: dict[str, Any], obj: dict[str, Any]) -> bool:
         """Does ``obj`` satisfy one FilterCondition? (all given properties must match)"""
@@ -204,17 +212,7 @@ class DataType:
     ) -> None:
         for creation_id in self._creation_order(create):
             try:
-                obj = create[creation_id]
-                given_server_set = sorted(self.schema.read_only & obj.keys())
-                if given_server_set:
-                    raise invalid_properties(given_server_set, "Server-set properties.")
-                missing = sorted(self.schema.required - obj.keys())
-                if missing:
-                    raise invalid_properties(missing, "Required properties are missing.")
-                obj = self._resolve_references(inv, obj)
-                bad = self.schema.invalid_properties(obj)
-                if bad:
-                    raise invalid_properties(bad)
+                obj = self._checked_create(inv, create[creation_id])
                 obj = self.schema.with_defaults(obj)
                 (obj["id"],) = await tx.new_ids(self.id_prefix, 1)
                 await self.before_create(inv, tx, obj, ctx)
@@ -229,6 +227,19 @@ class DataType:
             result.created[creation_id] = {
                 k: v for k, v in shown.items() if k not in sent or sent[k] != v
             }
+
+    def _checked_create(self, inv: Invocation, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` with creation ids resolved; every invalid property is named at once
+        (RFC 8620 §5.3): server-set, missing, unknown reference, wrong type or value."""
+        bad = set(self.schema.read_only & obj.keys()) | (self.schema.required - obj.keys())
+        try:
+            obj = self._resolve_references(inv, obj)
+        except SetError as exc:
+            bad.update(exc.extra["properties"])
+        bad.update(self.schema.invalid_properties(obj))
+        if bad:
+            raise invalid_properties(sorted(bad))
+        return obj
 
     def _creation_order(self, create: dict[str, dict[str, Any]]) -> list[str]:
         """Creation ids ordered so that one referenced by another is created first."""
@@ -305,11 +316,16 @@ class DataType:
         ctx: SetContext,
         result: SetResult,
     ) -> None:
+        keys: dict[str, str] = {}
         for key in destroy:
             object_id = inv.resolve_creation_id(key)
+            if object_id is None or not is_id(object_id) or keys.get(object_id, key) != key:
+                result.not_destroyed[key] = SetError("notFound").as_dict()
+            else:
+                keys[object_id] = key
+        for object_id in await self.destroy_order(inv, tx, list(keys), ctx):
+            key = keys[object_id]
             try:
-                if object_id is None or not is_id(object_id):
-                    raise SetError("notFound")
                 current = (await tx.get(self.name, [object_id])).get(object_id)
                 if current is None:
                     raise SetError("notFound")

@@ -106,7 +106,7 @@ def test_invalid_creates(alice, mailbox, bad):
 
 def test_sibling_names_must_differ_and_roles_are_unique(alice):
     ids = create(alice, p={"name": "Names parent"})
-    create(alice, a={"name": "Same", "parentId": ids["p"]})
+    ids |= create(alice, a={"name": "Same", "parentId": ids["p"]})
     result = alice.ok(
         "Mailbox/set",
         {
@@ -117,7 +117,9 @@ def test_sibling_names_must_differ_and_roles_are_unique(alice):
             }
         },
     )
-    assert result["notCreated"]["dup"]["properties"] == ["name"]
+    # RFC 8620 §5.3 alreadyExists, naming the Mailbox that has the name (issue 7.8)
+    dup = result["notCreated"]["dup"]
+    assert (dup["type"], dup["existingId"]) == ("alreadyExists", ids["a"])
     assert result["notCreated"]["role"]["properties"] == ["role"]
     assert "top" in result["created"]
 
