@@ -63,7 +63,8 @@ def run_set(tmp_path, calls: list[Call]) -> list[tuple[dict[str, Any], Counter[s
                     yield CountingTransaction(tx, reads)
 
             data.transaction = counting  # type: ignore[method-assign]
-            services = Services(Config(), data, None, QuietBus())  # type: ignore[arg-type]
+            # Mailbox/set needs neither blobs nor the worker pool
+            services = Services(Config(), data, None, QuietBus(), None)  # type: ignore[arg-type]
             principal = await data.principal_by_login("alice@example.com")
             out: list[tuple[dict[str, Any], Counter[str]]] = []
             for call in calls:
