@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import secrets
 import socket
 import sys
@@ -16,6 +17,7 @@ import click
 
 from .auth import hash_password, new_token, token_hash
 from .config import Config, ConfigError, load_config
+from .datadir import DATABASE, holds_data
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
 from .store.base import ConflictError, DataStore, NotFoundError, StoreError
 from .store.factory import open_data_store
@@ -52,8 +54,25 @@ def _config(**overrides: Any) -> Config:
         raise click.ClickException(str(exc)) from None
 
 
-def _with_store(config: Config, work: Callable[[DataStore], Awaitable[T]]) -> T:
-    """Open the data store, run ``work`` on it, close it; errors become one line."""
+def _check_data_dir(config: Config) -> None:
+    """Refuse a folder that holds no Fulmar data: a mistyped ``--data-dir`` or
+    ``FULMAR_DATA_DIR`` must not start an empty database (only ``serve`` creates one)."""
+    if not holds_data(config.data_dir):
+        raise click.ClickException(
+            f"{config.data_dir} holds no Fulmar data (no {DATABASE}): check --data-dir "
+            f"or FULMAR_DATA_DIR; `fulmar serve` creates a new data directory"
+        )
+
+
+def _with_store(
+    config: Config, work: Callable[[DataStore], Awaitable[T]], create: bool = False
+) -> T:
+    """Open the data store, run ``work`` on it, close it; errors become one line.
+
+    Only with ``create`` may the data directory be new.
+    """
+    if not create:
+        _check_data_dir(config)
 
     async def run() -> T:
         data = open_data_store(config.database_path)
@@ -79,6 +98,7 @@ def _with_store(config: Config, work: Callable[[DataStore], Awaitable[T]]) -> T:
 @click.version_option(package_name="fulmar")
 def main() -> None:
     """Fulmar, a real-time JMAP mail server."""
+    os.umask(0o077)  # whatever Fulmar writes is for its own user only (mail, keys, hashes)
 
 
 @main.command()
@@ -100,6 +120,8 @@ def serve(config_file: str | None, **options: Any) -> None:
     if bool(config.tls_cert) != bool(config.tls_key):
         raise click.ClickException("--tls-cert and --tls-key go together")
     setup_logging(config.log_level)
+    if not holds_data(config.data_dir):
+        click.echo(f"Creating a new data directory: {config.data_dir.resolve()}", err=True)
     _first_start(config)
     click.echo(f"Fulmar JMAP session: {config.public_url}/.well-known/jmap", err=True)
     uvicorn.run(
@@ -133,7 +155,7 @@ def _first_start(config: Config) -> None:
         await add_account(data, address, password)
         return address, password
 
-    created = _with_store(config, work)
+    created = _with_store(config, work, create=True)
     if created:
         address, password = created
         click.echo(
@@ -211,8 +233,14 @@ def account_passwd(address: str, password: str | None, config: Config) -> None:
 @with_config
 def account_remove(address: str, yes: bool, config: Config) -> None:
     """Remove an account and all its data."""
-    if not yes and sys.stdin.isatty():
+    if not yes:
+        if not sys.stdin.isatty():
+            # a script, cron or `echo n |`: nobody can be asked, so nothing is deleted
+            raise click.ClickException(
+                f"not removing {address}: no terminal to confirm on; add --yes to remove it"
+            )
         click.confirm(f"Remove {address} and all its mail?", abort=True)
+    _check_data_dir(config)
     blobs = FileBlobStore(config.blob_dir)
     _with_store(config, lambda data: remove_account(data, blobs, address))
     click.echo(f"removed {address}")
@@ -290,6 +318,7 @@ def import_mail(address: str, paths: tuple[Path, ...], config: Config) -> None:
 
     from .importer import count, import_paths
 
+    _check_data_dir(config)
     blobs = FileBlobStore(config.blob_dir)
     with Progress(transient=not sys.stderr.isatty()) as progress:
         task = progress.add_task("importing", total=count(list(paths)))

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from ..datadir import make_private_dir
 from .base import BlobTooLarge, is_blob_id
 
 
@@ -25,8 +26,8 @@ class FileBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "tmp").mkdir(exist_ok=True)
+        make_private_dir(self.root / "tmp")  # blobs are private mail: 0700 folders
+        make_private_dir(self.root)
 
     def _path(self, blob_id: str) -> Path:
         digest = blob_id[1:]
@@ -38,7 +39,7 @@ class FileBlobStore:
             os.unlink(tmp_path)
             os.utime(final)  # written again now: see ``delete``
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(final.parent)
         os.replace(tmp_path, final)
         dir_fd = os.open(final.parent, os.O_RDONLY)
         try:

@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
+from ..datadir import make_database_private
 from .base import (
     INDEX_ONLY,
     Account,
@@ -172,7 +173,7 @@ class SqliteDataStore:
 
     # -- plumbing --
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_database_private(self.path)  # it holds password hashes and all mail headers
 
         def setup() -> None:
             self._write_conn = _connect(str(self.path))
