@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import secrets
@@ -311,28 +312,41 @@ def token_revoke(token_value: str, config: Config) -> None:
 @main.command("import")
 @click.argument("address")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--mailbox",
+    help="Put everything in this mailbox (a path like Archive/2023; made if missing).",
+)
 @with_config
-def import_mail(address: str, paths: tuple[Path, ...], config: Config) -> None:
-    """Import mbox files or Maildirs into ADDRESS's account (safe to re-run)."""
+def import_mail(address: str, paths: tuple[Path, ...], mailbox: str | None, config: Config) -> None:
+    """Import mbox files (also .gz/.xz), Maildirs or single messages (.eml) into ADDRESS's
+    account (safe to re-run)."""
     from rich.progress import Progress
 
-    from .importer import count, import_paths
+    from .importer import count, import_inputs
+    from .mailfiles import NotMailError, open_inputs
 
     _check_data_dir(config)
+    if mailbox is not None and not mailbox.strip("/ "):
+        raise click.ClickException("--mailbox needs a mailbox name")
     blobs = FileBlobStore(config.blob_dir)
-    with Progress(transient=not sys.stderr.isatty()) as progress:
-        task = progress.add_task("importing", total=count(list(paths)))
+    with contextlib.ExitStack() as stack:
+        try:
+            inputs = stack.enter_context(open_inputs(list(paths), mailbox))
+        except NotMailError as exc:
+            raise click.ClickException(f"nothing imported: {exc}") from None
+        progress = stack.enter_context(Progress(transient=not sys.stderr.isatty()))
+        task = progress.add_task("importing", total=count(inputs))
 
         def advance(n: int) -> None:
             progress.advance(task, n)
 
         report = _with_store(
             config,
-            lambda data: import_paths(
+            lambda data: import_inputs(
                 data,
                 blobs,
                 check_address(address),
-                list(paths),
+                inputs,
                 advance,
                 max_size=config.limits.max_size_email,
             ),
