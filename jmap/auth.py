@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import logging
 import secrets
 import time
 from collections import deque
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .store.base import Account, DataStore, Principal
+from .store.base import Account, DataStore, Principal, StoreError
+
+log = logging.getLogger("fulmar.auth")
 
 _hasher = PasswordHasher()
 
@@ -22,6 +25,8 @@ TOKEN_PREFIX = "fmt_"
 #: Browsers cannot set an Authorization header on a WebSocket or an EventSource, so those two
 #: endpoints also take a Bearer token in this query parameter (RFC 6750 §2.3).
 QUERY_TOKEN = "access_token"
+#: a token's "last used" is written at most this often (seconds)
+TOKEN_USE_RESOLUTION = 60
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="fulmar", Bearer realm="fulmar"'}
 
 
@@ -135,6 +140,8 @@ class Authenticator:
         self.data = data
         # Verified (login, password) pairs, so that each request does not pay for argon2.
         self._verified: dict[tuple[str, str], tuple[str, float]] = {}
+        #: token digest -> when its use was last written (monotonic)
+        self._use_written: dict[str, float] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal | None:
         if not authorization:
@@ -143,7 +150,11 @@ class Authenticator:
         scheme = scheme.lower()
         credentials = credentials.strip()
         if scheme == "bearer" and credentials:
-            return await self.data.principal_for_token(token_hash(credentials), time.time())
+            digest = token_hash(credentials)
+            principal = await self.data.principal_for_token(digest, time.time())
+            if principal is not None:
+                await self._note_use(digest)
+            return principal
         if scheme == "basic" and credentials:
             try:
                 decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
@@ -154,6 +165,21 @@ class Authenticator:
                 return None
             return await self.check_password(login, password)
         return None
+
+    async def _note_use(self, digest: str) -> None:
+        """Keep the token's "last used" (``fulmar token list``): one write a minute per token
+        at most, not one per request."""
+        now = time.monotonic()
+        written = self._use_written.get(digest)
+        if written is not None and now - written < TOKEN_USE_RESOLUTION:
+            return
+        if len(self._use_written) > 10_000:
+            self._use_written.clear()
+        self._use_written[digest] = now
+        try:
+            await self.data.token_used(digest, time.time())
+        except StoreError as exc:  # bookkeeping only: the request goes on
+            log.warning("cannot record a token's use: %s", exc)
 
     async def check_password(self, login: str, password: str) -> Principal | None:
         principal = await self.data.principal_by_login(login)

@@ -20,7 +20,7 @@ from .auth import hash_password, new_token, token_hash
 from .config import Config, ConfigError, load_config
 from .datadir import DATABASE, holds_data
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
-from .store.base import ConflictError, DataStore, NotFoundError, StoreError
+from .store.base import ConflictError, DataStore, NotFoundError, StoreError, TokenInfo
 from .store.factory import open_data_store
 from .store.files import FileBlobStore
 
@@ -295,18 +295,80 @@ def token_create(address: str, label: str, days: int | None, config: Config) -> 
     click.echo(value)
 
 
-@token.command("revoke")
-@click.argument("token_value", metavar="TOKEN")
+#: a token's id in ``token list``: the start of its stored digest (which reveals nothing)
+TOKEN_ID_LENGTH = 12
+
+
+def _when(seconds: float | None, never: str = "never") -> str:
+    if seconds is None:
+        return never
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
+
+
+@token.command("list")
+@click.argument("address", required=False)
 @with_config
-def token_revoke(token_value: str, config: Config) -> None:
-    """Revoke a Bearer token (push subscriptions made with it go too)."""
+def token_list(address: str | None, config: Config) -> None:
+    """List Bearer tokens (of ADDRESS, or everyone's): id, address, label, created, expires,
+    last used (to the minute)."""
 
-    async def work(data: DataStore) -> None:
-        if not await data.remove_token(token_hash(token_value.strip())):
-            raise NotFoundError("no such token")
+    async def work(data: DataStore) -> list[TokenInfo]:
+        if address is None:
+            return await data.tokens()
+        login = check_address(address)
+        if await data.principal_by_login(login) is None:
+            raise NotFoundError(f"no account with the address {address}")
+        return [t for t in await data.tokens() if t.login == login]
 
-    _with_store(config, work)
-    click.echo("token revoked")
+    now = time.time()
+    click.echo("ID\tADDRESS\tLABEL\tCREATED\tEXPIRES\tLAST USED")
+    for t in _with_store(config, work):
+        expires = _when(t.expires) + (" (expired)" if t.expires and t.expires <= now else "")
+        row = (t.hash[:TOKEN_ID_LENGTH], t.login, t.label, _when(t.created), expires)
+        click.echo("\t".join((*row, _when(t.last_used))))
+
+
+@token.command("revoke")
+@click.argument("token_value", metavar="[TOKEN]", required=False)
+@click.option("--id", "token_id", help="The token's id, as `fulmar token list` shows it.")
+@click.option("--label", help="Every token with this label (of --address).")
+@click.option("--address", help="Whose tokens --label means.")
+@with_config
+def token_revoke(
+    token_value: str | None,
+    token_id: str | None,
+    label: str | None,
+    address: str | None,
+    config: Config,
+) -> None:
+    """Revoke Bearer tokens, named by value, --id or --label (push subscriptions made with
+    them go too)."""
+    if sum(x is not None for x in (token_value, token_id, label)) != 1:
+        raise click.ClickException("name the token by one of TOKEN, --id or --label")
+    if (label is None) != (address is None):
+        raise click.ClickException("--label and --address go together")
+
+    async def work(data: DataStore) -> int:
+        if token_value is not None:
+            if not await data.remove_token(token_hash(token_value.strip())):
+                raise NotFoundError("no such token")
+            return 1
+        tokens = await data.tokens()
+        if token_id is not None:
+            chosen = [t for t in tokens if t.hash.startswith(token_id.strip().lower())]
+            if len(token_id.strip()) < TOKEN_ID_LENGTH or len(chosen) != 1:
+                raise NotFoundError(f"no token with the id {token_id}")
+        else:
+            login = check_address(address or "")
+            chosen = [t for t in tokens if t.login == login and t.label == label]
+            if not chosen:
+                raise NotFoundError(f"{address} has no token labelled {label!r}")
+        for t in chosen:
+            await data.remove_token(t.hash)
+        return len(chosen)
+
+    revoked = _with_store(config, work)
+    click.echo("token revoked" if revoked == 1 else f"{revoked} tokens revoked")
 
 
 @main.command("import")
