@@ -11,13 +11,14 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from .auth import hash_password, new_token, token_hash
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, check_file, load_config
 from .datadir import DATABASE, holds_data
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
 from .store.base import ConflictError, DataStore, NotFoundError, StoreError, TokenInfo
@@ -369,6 +370,43 @@ def token_revoke(
 
     revoked = _with_store(config, work)
     click.echo("token revoked" if revoked == 1 else f"{revoked} tokens revoked")
+
+
+@main.group("config")
+def config_group() -> None:
+    """Check configuration files."""
+
+
+@config_group.command("check")
+@click.argument("config_file", metavar="FILE", type=click.Path(dir_okay=False))
+def config_check(config_file: str) -> None:
+    """Check a TOML config file: unknown settings, wrong types, bad values."""
+    try:
+        config, warnings = check_file(config_file)
+    except ConfigError as exc:
+        problems = str(exc).splitlines()
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+        raise click.ClickException(f"{config_file}: {len(problems)} problem(s)") from None
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    state = "holds Fulmar data" if holds_data(config.data_dir) else "`fulmar serve` creates it"
+    tls = f"{config.tls_cert} / {config.tls_key}" if config.tls_cert else "none (plain HTTP)"
+    changed = [
+        f.name for f in fields(Config) if getattr(config, f.name) != getattr(Config(), f.name)
+    ]
+    changed_limits = [
+        f"limits.{f.name}"
+        for f in fields(config.limits)
+        if getattr(config.limits, f.name) != getattr(Config().limits, f.name)
+    ]
+    click.echo(f"{config_file}: OK (the file alone: FULMAR_* variables and flags come on top)")
+    click.echo(f"  data directory: {config.data_dir} ({state})")
+    click.echo(f"  listen: {config.listen}; public URL: {config.public_url}")
+    click.echo(f"  TLS: {tls}")
+    click.echo(f"  push across nodes: {config.redis_url or 'off (in-process)'}")
+    others = [n for n in changed if n != "limits"] + changed_limits
+    click.echo(f"  changed from the defaults: {', '.join(others) or 'nothing'}")
 
 
 @main.command("import")
