@@ -8,6 +8,7 @@ import functools
 import os
 import secrets
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -370,6 +371,45 @@ def token_revoke(
 
     revoked = _with_store(config, work)
     click.echo("token revoked" if revoked == 1 else f"{revoked} tokens revoked")
+
+
+@main.command("backup")
+@click.argument("dest", type=click.Path(path_type=Path))
+@with_config
+def backup_command(dest: Path, config: Config) -> None:
+    """Copy the data (database, blobs, keys) into DEST, a new or empty folder; consistent
+    while the server runs and takes writes."""
+    from .backup import BackupError, backup
+
+    _check_data_dir(config)
+    try:
+        report = backup(config.data_dir, dest)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"backup failed: {exc}") from None
+    for blob_id in report.missing:
+        click.echo(f"warning: blob {blob_id} was deleted during the backup", err=True)
+    key = config.push_vapid_key_file
+    if key and not Path(key).resolve().is_relative_to(config.data_dir.resolve()):
+        click.echo(f"warning: the VAPID key {key} is outside the data directory: copy it", err=True)
+    extra = f", {', '.join(report.files)}" if report.files else ""
+    click.echo(f"backed up {config.data_dir} to {dest}: database, {report.blobs} blobs{extra}")
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Put the data directory's current data aside.")
+@with_config
+def restore_command(source: Path, force: bool, config: Config) -> None:
+    """Make the data directory a copy of the backup SOURCE (stop the server first)."""
+    from .backup import BackupError, restore
+
+    try:
+        aside = restore(source, config.data_dir, force)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"restore failed: {exc}") from None
+    if aside:
+        click.echo(f"the data that was in {config.data_dir} is now in {aside}", err=True)
+    click.echo(f"restored {source} into {config.data_dir}")
 
 
 @main.group("config")
