@@ -126,7 +126,10 @@ def _inspect(path: Path, target: str | None, scratch: Path) -> Input:
         if head.startswith(magic):
             head = _unpack(path, opener, scratch)
             name, readable = name.removesuffix(suffix), scratch
-    if not head.strip() or head.lstrip(b"\r\n").startswith(b"From "):
+    from_line = head.lstrip(b"\r\n").startswith(b"From ")
+    if name.lower().endswith(".eml") and (from_line or _looks_like_message(head)):
+        return Input(path, "message", target or "", readable)  # an mbox "From " line too
+    if not head.strip() or from_line:
         folder = Path(name).stem
         return Input(path, "mbox", target if target is not None else folder, readable)
     if _looks_like_message(head):

@@ -104,18 +104,20 @@ def test_single_messages_compressed_mboxes_and_role_names(alice, tmp_path):
     eml.write_bytes(message("single"))
     crlf = tmp_path / "windows.eml"
     crlf.write_bytes(message("crlf").replace(b"\n", b"\r\n"))
+    saved = tmp_path / "saved.EML"  # saved from a mail program, with an mbox "From " line
+    saved.write_bytes(mbox("saved"))
     inbox = tmp_path / "inbox.mbox.gz"
     inbox.write_bytes(gzip.compress(mbox("gz one", "gz two")))
     archive = tmp_path / "archive.mbox.xz"
     archive.write_bytes(lzma.compress(mbox("xz old")))
     sent = tmp_path / "SENT.mbox"
     sent.write_bytes(mbox("sent one"))
-    out = alice.ok("import", ALICE, *map(str, (eml, crlf, inbox, archive, sent)))
-    assert "imported 6, already there 0, unreadable 0" in out
+    out = alice.ok("import", ALICE, *map(str, (eml, crlf, saved, inbox, archive, sent)))
+    assert "imported 7, already there 0, unreadable 0" in out
     roles, subjects = placed(alice)
     assert roles == STANDARD, "no second 'archive' beside Archive, no 'SENT' beside Sent"
     assert subjects == {
-        "Inbox": ["crlf", "gz one", "gz two", "single"],
+        "Inbox": ["crlf", "gz one", "gz two", "saved", "single"],
         "Archive": ["xz old"],
         "Sent": ["sent one"],
     }
