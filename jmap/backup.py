@@ -106,7 +106,7 @@ def restore(source: Path, data_dir: Path, force: bool = False) -> Path | None:
 
 def _must_be_empty(folder: Path, what: str) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise BackupError(f"{folder} is not empty: {what} goes into a new or empty folder")
+        raise BackupError(f"{folder} is not an empty folder: {what} goes into a new or empty one")
 
 
 def _blob_path(root: Path, blob_id: str) -> Path:

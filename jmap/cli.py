@@ -301,9 +301,9 @@ def token_create(address: str, label: str, days: int | None, config: Config) -> 
 TOKEN_ID_LENGTH = 12
 
 
-def _when(seconds: float | None, never: str = "never") -> str:
+def _when(seconds: float | None) -> str:
     if seconds is None:
-        return never
+        return "never"
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
 
 
@@ -322,9 +322,10 @@ def token_list(address: str | None, config: Config) -> None:
             raise NotFoundError(f"no account with the address {address}")
         return [t for t in await data.tokens() if t.login == login]
 
+    tokens = _with_store(config, work)
     now = time.time()
     click.echo("ID\tADDRESS\tLABEL\tCREATED\tEXPIRES\tLAST USED")
-    for t in _with_store(config, work):
+    for t in tokens:
         expires = _when(t.expires) + (" (expired)" if t.expires and t.expires <= now else "")
         row = (t.hash[:TOKEN_ID_LENGTH], t.login, t.label, _when(t.created), expires)
         click.echo("\t".join((*row, _when(t.last_used))))

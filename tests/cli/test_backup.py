@@ -106,7 +106,7 @@ def test_backup_of_a_live_server_restores_into_a_working_server(tmp_path):
 def test_backup_and_restore_refusals(fulmar, tmp_path):
     full = tmp_path / "full"
     (full / "something").mkdir(parents=True)
-    assert "not empty" in fulmar.fails("backup", str(full))
+    assert "not an empty folder" in fulmar.fails("backup", str(full))
     assert "inside the data directory" in fulmar.fails("backup", str(fulmar.data_dir / "bk"))
     assert "not a Fulmar backup" in fulmar.fails("restore", str(full))
     assert "holds no Fulmar data" in Fulmar(tmp_path / "typo").fails("backup", str(tmp_path / "b"))
