@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import logging
 import secrets
 import time
 from collections import deque
@@ -22,7 +23,9 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .store.base import Account, DataStore, Principal
+from .store.base import Account, DataStore, Principal, StoreError
+
+log = logging.getLogger("fulmar.auth")
 
 _hasher = PasswordHasher()
 
@@ -30,6 +33,8 @@ TOKEN_PREFIX = "fmt_"
 #: Browsers cannot set an Authorization header on a WebSocket or an EventSource, so those two
 #: endpoints also take a Bearer token in this query parameter (RFC 6750 §2.3).
 QUERY_TOKEN = "access_token"
+#: a token's "last used" is written at most this often (seconds)
+TOKEN_USE_RESOLUTION = 60
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="fulmar", Bearer realm="fulmar"'}
 
 
@@ -194,6 +199,8 @@ class Authenticator:
         self.throttle = throttle
         # Verified (login, password) pairs, so that each request does not pay for argon2.
         self._verified: dict[tuple[str, str], tuple[str, float]] = {}
+        #: token digest -> when its use was last written (monotonic)
+        self._use_written: dict[str, float] = {}
 
     async def authenticate(
         self, authorization: str | None, client: str | None = None
@@ -208,7 +215,10 @@ class Authenticator:
         login = None
         principal = None
         if scheme == "bearer" and credentials:
-            principal = await self.data.principal_for_token(token_hash(credentials), time.time())
+            digest = token_hash(credentials)
+            principal = await self.data.principal_for_token(digest, time.time())
+            if principal is not None:
+                await self._note_use(digest)
         elif scheme == "basic" and credentials:
             login, password = _basic_credentials(credentials)
             if login is not None and password is not None:
@@ -218,6 +228,21 @@ class Authenticator:
         if principal is None and client is not None and self.throttle is not None:
             self.throttle.failed(login, client)
         return principal
+
+    async def _note_use(self, digest: str) -> None:
+        """Keep the token's "last used" (``fulmar token list``): one write a minute per token
+        at most, not one per request."""
+        now = time.monotonic()
+        written = self._use_written.get(digest)
+        if written is not None and now - written < TOKEN_USE_RESOLUTION:
+            return
+        if len(self._use_written) > 10_000:
+            self._use_written.clear()
+        self._use_written[digest] = now
+        try:
+            await self.data.token_used(digest, time.time())
+        except StoreError as exc:  # bookkeeping only: the request goes on
+            log.warning("cannot record a token's use: %s", exc)
 
     async def check_password(self, login: str, password: str) -> Principal | None:
         principal = await self.data.principal_by_login(login)

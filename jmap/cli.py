@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
 import secrets
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from .auth import hash_password, new_token, token_hash
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, check_file, load_config
+from .datadir import DATABASE, holds_data
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
-from .store.base import ConflictError, DataStore, NotFoundError, StoreError
+from .store.base import ConflictError, DataStore, NotFoundError, StoreError, TokenInfo
 from .store.factory import open_data_store
 from .store.files import FileBlobStore
 
@@ -52,8 +57,25 @@ def _config(**overrides: Any) -> Config:
         raise click.ClickException(str(exc)) from None
 
 
-def _with_store(config: Config, work: Callable[[DataStore], Awaitable[T]]) -> T:
-    """Open the data store, run ``work`` on it, close it; errors become one line."""
+def _check_data_dir(config: Config) -> None:
+    """Refuse a folder that holds no Fulmar data: a mistyped ``--data-dir`` or
+    ``FULMAR_DATA_DIR`` must not start an empty database (only ``serve`` creates one)."""
+    if not holds_data(config.data_dir):
+        raise click.ClickException(
+            f"{config.data_dir} holds no Fulmar data (no {DATABASE}): check --data-dir "
+            f"or FULMAR_DATA_DIR; `fulmar serve` creates a new data directory"
+        )
+
+
+def _with_store(
+    config: Config, work: Callable[[DataStore], Awaitable[T]], create: bool = False
+) -> T:
+    """Open the data store, run ``work`` on it, close it; errors become one line.
+
+    Only with ``create`` may the data directory be new.
+    """
+    if not create:
+        _check_data_dir(config)
 
     async def run() -> T:
         data = open_data_store(config.database_path)
@@ -79,6 +101,7 @@ def _with_store(config: Config, work: Callable[[DataStore], Awaitable[T]]) -> T:
 @click.version_option(package_name="fulmar")
 def main() -> None:
     """Fulmar, a real-time JMAP mail server."""
+    os.umask(0o077)  # whatever Fulmar writes is for its own user only (mail, keys, hashes)
 
 
 @main.command()
@@ -106,6 +129,8 @@ def serve(config_file: str | None, **options: Any) -> None:
     if bool(config.tls_cert) != bool(config.tls_key):
         raise click.ClickException("--tls-cert and --tls-key go together")
     setup_logging(config.log_level)
+    if not holds_data(config.data_dir):
+        click.echo(f"Creating a new data directory: {config.data_dir.resolve()}", err=True)
     _first_start(config)
     click.echo(f"Fulmar JMAP session: {config.public_url}/.well-known/jmap", err=True)
     uvicorn.run(create_app(config), **uvicorn_options(config))
@@ -122,7 +147,7 @@ def _first_start(config: Config) -> None:
         await add_account(data, address, password)
         return address, password
 
-    created = _with_store(config, work)
+    created = _with_store(config, work, create=True)
     if created:
         address, password = created
         click.echo(
@@ -200,8 +225,14 @@ def account_passwd(address: str, password: str | None, config: Config) -> None:
 @with_config
 def account_remove(address: str, yes: bool, config: Config) -> None:
     """Remove an account and all its data."""
-    if not yes and sys.stdin.isatty():
+    if not yes:
+        if not sys.stdin.isatty():
+            # a script, cron or `echo n |`: nobody can be asked, so nothing is deleted
+            raise click.ClickException(
+                f"not removing {address}: no terminal to confirm on; add --yes to remove it"
+            )
         click.confirm(f"Remove {address} and all its mail?", abort=True)
+    _check_data_dir(config)
     blobs = FileBlobStore(config.blob_dir)
     _with_store(config, lambda data: remove_account(data, blobs, address))
     click.echo(f"removed {address}")
@@ -255,44 +286,197 @@ def token_create(address: str, label: str, days: int | None, config: Config) -> 
     click.echo(value)
 
 
-@token.command("revoke")
-@click.argument("token_value", metavar="TOKEN")
+#: a token's id in ``token list``: the start of its stored digest (which reveals nothing)
+TOKEN_ID_LENGTH = 12
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
+
+
+@token.command("list")
+@click.argument("address", required=False)
 @with_config
-def token_revoke(token_value: str, config: Config) -> None:
-    """Revoke a Bearer token (push subscriptions made with it go too)."""
+def token_list(address: str | None, config: Config) -> None:
+    """List Bearer tokens (of ADDRESS, or everyone's): id, address, label, created, expires,
+    last used (to the minute)."""
 
-    async def work(data: DataStore) -> None:
-        if not await data.remove_token(token_hash(token_value.strip())):
-            raise NotFoundError("no such token")
+    async def work(data: DataStore) -> list[TokenInfo]:
+        if address is None:
+            return await data.tokens()
+        login = check_address(address)
+        if await data.principal_by_login(login) is None:
+            raise NotFoundError(f"no account with the address {address}")
+        return [t for t in await data.tokens() if t.login == login]
 
-    _with_store(config, work)
-    click.echo("token revoked")
+    tokens = _with_store(config, work)
+    now = time.time()
+    click.echo("ID\tADDRESS\tLABEL\tCREATED\tEXPIRES\tLAST USED")
+    for t in tokens:
+        expires = _when(t.expires) + (" (expired)" if t.expires and t.expires <= now else "")
+        row = (t.hash[:TOKEN_ID_LENGTH], t.login, t.label, _when(t.created), expires)
+        click.echo("\t".join((*row, _when(t.last_used))))
+
+
+@token.command("revoke")
+@click.argument("token_value", metavar="[TOKEN]", required=False)
+@click.option("--id", "token_id", help="The token's id, as `fulmar token list` shows it.")
+@click.option("--label", help="Every token with this label (of --address).")
+@click.option("--address", help="Whose tokens --label means.")
+@with_config
+def token_revoke(
+    token_value: str | None,
+    token_id: str | None,
+    label: str | None,
+    address: str | None,
+    config: Config,
+) -> None:
+    """Revoke Bearer tokens, named by value, --id or --label (push subscriptions made with
+    them go too)."""
+    if sum(x is not None for x in (token_value, token_id, label)) != 1:
+        raise click.ClickException("name the token by one of TOKEN, --id or --label")
+    if (label is None) != (address is None):
+        raise click.ClickException("--label and --address go together")
+
+    async def work(data: DataStore) -> int:
+        if token_value is not None:
+            if not await data.remove_token(token_hash(token_value.strip())):
+                raise NotFoundError("no such token")
+            return 1
+        tokens = await data.tokens()
+        if token_id is not None:
+            chosen = [t for t in tokens if t.hash.startswith(token_id.strip().lower())]
+            if len(token_id.strip()) < TOKEN_ID_LENGTH or len(chosen) != 1:
+                raise NotFoundError(f"no token with the id {token_id}")
+        else:
+            login = check_address(address or "")
+            chosen = [t for t in tokens if t.login == login and t.label == label]
+            if not chosen:
+                raise NotFoundError(f"{address} has no token labelled {label!r}")
+        for t in chosen:
+            await data.remove_token(t.hash)
+        return len(chosen)
+
+    revoked = _with_store(config, work)
+    click.echo("token revoked" if revoked == 1 else f"{revoked} tokens revoked")
+
+
+@main.command("backup")
+@click.argument("dest", type=click.Path(path_type=Path))
+@with_config
+def backup_command(dest: Path, config: Config) -> None:
+    """Copy the data (database, blobs, keys) into DEST, a new or empty folder; consistent
+    while the server runs and takes writes."""
+    from .backup import BackupError, backup
+
+    _check_data_dir(config)
+    try:
+        report = backup(config.data_dir, dest)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"backup failed: {exc}") from None
+    for blob_id in report.missing:
+        click.echo(f"warning: blob {blob_id} was deleted during the backup", err=True)
+    key = config.push_vapid_key_file
+    if key and not Path(key).resolve().is_relative_to(config.data_dir.resolve()):
+        click.echo(f"warning: the VAPID key {key} is outside the data directory: copy it", err=True)
+    extra = f", {', '.join(report.files)}" if report.files else ""
+    click.echo(f"backed up {config.data_dir} to {dest}: database, {report.blobs} blobs{extra}")
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Put the data directory's current data aside.")
+@with_config
+def restore_command(source: Path, force: bool, config: Config) -> None:
+    """Make the data directory a copy of the backup SOURCE (stop the server first)."""
+    from .backup import BackupError, restore
+
+    try:
+        aside = restore(source, config.data_dir, force)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"restore failed: {exc}") from None
+    if aside:
+        click.echo(f"the data that was in {config.data_dir} is now in {aside}", err=True)
+    click.echo(f"restored {source} into {config.data_dir}")
+
+
+@main.group("config")
+def config_group() -> None:
+    """Check configuration files."""
+
+
+@config_group.command("check")
+@click.argument("config_file", metavar="FILE", type=click.Path(dir_okay=False))
+def config_check(config_file: str) -> None:
+    """Check a TOML config file: unknown settings, wrong types, bad values."""
+    try:
+        config, warnings = check_file(config_file)
+    except ConfigError as exc:
+        problems = str(exc).splitlines()
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+        raise click.ClickException(f"{config_file}: {len(problems)} problem(s)") from None
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    state = "holds Fulmar data" if holds_data(config.data_dir) else "`fulmar serve` creates it"
+    tls = f"{config.tls_cert} / {config.tls_key}" if config.tls_cert else "none (plain HTTP)"
+    changed = [
+        f.name for f in fields(Config) if getattr(config, f.name) != getattr(Config(), f.name)
+    ]
+    changed_limits = [
+        f"limits.{f.name}"
+        for f in fields(config.limits)
+        if getattr(config.limits, f.name) != getattr(Config().limits, f.name)
+    ]
+    click.echo(f"{config_file}: OK (the file alone: FULMAR_* variables and flags come on top)")
+    click.echo(f"  data directory: {config.data_dir} ({state})")
+    click.echo(f"  listen: {config.listen}; public URL: {config.public_url}")
+    click.echo(f"  TLS: {tls}")
+    click.echo(f"  push across nodes: {config.redis_url or 'off (in-process)'}")
+    others = [n for n in changed if n != "limits"] + changed_limits
+    click.echo(f"  changed from the defaults: {', '.join(others) or 'nothing'}")
 
 
 @main.command("import")
 @click.argument("address")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--mailbox",
+    help="Put everything in this mailbox (a path like Archive/2023; made if missing).",
+)
 @with_config
-def import_mail(address: str, paths: tuple[Path, ...], config: Config) -> None:
-    """Import mbox files or Maildirs into ADDRESS's account (safe to re-run)."""
+def import_mail(address: str, paths: tuple[Path, ...], mailbox: str | None, config: Config) -> None:
+    """Import mbox files (also .gz/.xz), Maildirs or single messages (.eml) into ADDRESS's
+    account (safe to re-run)."""
     from rich.progress import Progress
 
-    from .importer import count, import_paths
+    from .importer import count, import_inputs
+    from .mailfiles import NotMailError, open_inputs
 
+    _check_data_dir(config)
+    if mailbox is not None and not mailbox.strip("/ "):
+        raise click.ClickException("--mailbox needs a mailbox name")
     blobs = FileBlobStore(config.blob_dir)
-    with Progress(transient=not sys.stderr.isatty()) as progress:
-        task = progress.add_task("importing", total=count(list(paths)))
+    with contextlib.ExitStack() as stack:
+        try:
+            inputs = stack.enter_context(open_inputs(list(paths), mailbox))
+        except NotMailError as exc:
+            raise click.ClickException(f"nothing imported: {exc}") from None
+        progress = stack.enter_context(Progress(transient=not sys.stderr.isatty()))
+        task = progress.add_task("importing", total=count(inputs))
 
         def advance(n: int) -> None:
             progress.advance(task, n)
 
         report = _with_store(
             config,
-            lambda data: import_paths(
+            lambda data: import_inputs(
                 data,
                 blobs,
                 check_address(address),
-                list(paths),
+                inputs,
                 advance,
                 max_size=config.limits.max_size_email,
             ),

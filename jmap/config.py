@@ -268,3 +268,70 @@ def _check_type(key: str, value: Any) -> None:
     if not ok:
         kind = "true or false" if isinstance(default, bool) else "a string"
         raise ConfigError(f"{key} must be {kind}, not {value!r}")
+
+
+#: settings whose values ``_coerce`` checks beyond their type
+_CHECKED_VALUES = ("listen", "log_level")
+_URL_SCHEMES = {
+    "base_url": ("http://", "https://"),
+    "redis_url": ("redis://", "rediss://", "unix://"),
+}
+
+
+def check_file(config_file: str | os.PathLike[str]) -> tuple[Config, list[str]]:
+    """Validate a config file alone (not the environment) for ``fulmar config check``.
+
+    Returns the configuration it gives and warnings (legal, but likely a mistake); raises
+    ConfigError with every problem found, one a line, rather than stopping at the first.
+    """
+    try:
+        with open(config_file, "rb") as handle:
+            raw = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from exc
+    problems: list[str] = []
+    for key, value in raw.items():
+        if key == "limits" and isinstance(value, dict):
+            parts = [{key: {name: limit}} for name, limit in value.items()]
+        else:
+            parts = [{key: value}]
+        for part in parts:
+            try:
+                _from_file(part)
+                if key in _CHECKED_VALUES:
+                    _coerce(key, value)
+            except ConfigError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    config = replace(Config(), **{k: _coerce(k, v) for k, v in _from_file(raw).items()})
+    problems += _value_problems(config)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    warnings = []
+    if config.upload_ttl_seconds < 3600:
+        warnings.append("upload_ttl_seconds is under an hour, the least RFC 8620 §6.1 allows")
+    if config.push_allow_local_http:
+        warnings.append("push_allow_local_http is for tests only: it allows local push URLs")
+    return config, warnings
+
+
+def _value_problems(config: Config) -> list[str]:
+    """What ``serve`` would fail on (or serve wrongly) among well-typed values; relative
+    file names are from the current folder, as for ``serve``."""
+    problems = []
+    if bool(config.tls_cert) != bool(config.tls_key):
+        problems.append("tls_cert and tls_key go together")
+    for name in ("tls_cert", "tls_key"):
+        path = getattr(config, name)
+        if path and not Path(path).is_file():
+            problems.append(f"{name}: no such file: {path}")
+    for name, schemes in _URL_SCHEMES.items():
+        value = getattr(config, name)
+        if value and not value.startswith(schemes):
+            problems.append(f"{name} must start with {' or '.join(schemes)}, not {value!r}")
+    if config.eventsource_ping_min > config.eventsource_ping_max:
+        problems.append("eventsource_ping_min is larger than eventsource_ping_max")
+    return problems

@@ -1,16 +1,19 @@
-"""``fulmar import``: mbox files and Maildirs into an account.
+"""``fulmar import``: mail from disk (see ``mailfiles``) into an account.
 
-Maildir folders become Mailboxes (Maildir++ ``.Work.Projects`` -> ``Work/Projects``), the
-top level and an mbox named ``inbox`` go to the Inbox, and Maildir flags become keywords.
-Messages already in the account (same content, so the same blob) are skipped, so an
-import can be re-run after an interruption without creating duplicates.
+Maildir folders become Mailboxes (Maildir++ ``.Work.Projects`` -> ``Work/Projects``); an
+mbox file goes to the mailbox of its name (``archive.mbox`` -> the Archive); a Maildir's top
+level and single messages go to the Inbox; ``--mailbox`` chooses the target instead. Names
+match existing mailboxes case-insensitively, and a top-level name that is a role
+(``sent``, ``archive``, ``inbox``…) finds the mailbox with that role. An account with no
+Inbox role gets its mail in a top-level mailbox named Inbox (made if missing). Maildir
+flags become keywords. Messages already in the account (same content, so the same blob) are
+skipped, so an import can be re-run after an interruption without creating duplicates.
 """
 
 from __future__ import annotations
 
-import mailbox as mailboxes
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from methods.email_write import EmailWriter
 from methods.mailbox import MailboxType
 
 from .ids import utc_date
+from .mailfiles import Input, Source, open_inputs
 from .message import parse_message
 from .services import rerun_on_conflict
 from .store.base import BlobStore, DataStore, NotFoundError, Transaction
@@ -25,18 +29,8 @@ from .store.mail import mail_index
 from .store.sqlite_mail_query import epoch
 
 BATCH = 500
-MAILDIR_FLAGS = {"S": "$seen", "F": "$flagged", "R": "$answered", "D": "$draft", "P": "$forwarded"}
-
-
-@dataclass
-class Source:
-    """One message to import, or why it cannot be read."""
-
-    folder: str  # "" is the Inbox
-    keywords: dict[str, bool]
-    raw: bytes | None
-    where: str
-    error: str | None = None
+#: where mail goes in an account whose mailboxes have no Inbox role
+INBOX_NAME = "Inbox"
 
 
 @dataclass
@@ -48,111 +42,60 @@ class Report:
     too_large: list[str] = field(default_factory=list)
 
 
-def _maildir_keywords(name: str) -> dict[str, bool]:
-    _, _, flags = name.partition(":2,")
-    return {MAILDIR_FLAGS[f]: True for f in flags if f in MAILDIR_FLAGS}
+def count(inputs: list[Input]) -> int:
+    """How many messages the inputs hold (for a progress bar)."""
+    return sum(source.count() for source in inputs)
 
 
-def _read(path: Path, folder: str, keywords: dict[str, bool]) -> Source:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return Source(folder, keywords, None, str(path), str(exc))
-    if not raw.strip():
-        return Source(folder, keywords, None, str(path), "empty file")
-    return Source(folder, keywords, raw, str(path))
+class _Mailboxes:
+    """Finds the Mailbox for a folder path, creating missing ones (and their parents)."""
 
+    def __init__(self, tx: Transaction, existing: list[dict]) -> None:
+        self.tx = tx
+        self.existing = existing
+        self.children: dict[str | None, list[dict]] = {}
+        for box in existing:
+            self.children.setdefault(box.get("parentId"), []).append(box)
+        self.inbox = next((m["id"] for m in existing if m.get("role") == "inbox"), None)
 
-def _maildir(root: Path) -> Iterator[Source]:
-    folders = [("", root)] + [
-        (p.name[1:].replace(".", "/"), p)
-        for p in sorted(root.iterdir())
-        if p.is_dir() and p.name.startswith(".") and (p / "cur").is_dir()
-    ]
-    for folder, path in folders:
-        for sub in ("new", "cur"):
-            for file in sorted((path / sub).glob("*")) if (path / sub).is_dir() else ():
-                keywords = _maildir_keywords(file.name) if sub == "cur" else {}
-                yield _read(file, folder, keywords)
+    def _find(self, parent: str | None, name: str) -> str | None:
+        """The sibling of that name (exactly, else case-insensitively); for a top-level name
+        that is a role (``sent``), the Mailbox with that role wherever it is."""
+        siblings = self.children.get(parent, [])
+        found = [m for m in siblings if m["name"] == name]
+        found = found or [m for m in siblings if m["name"].casefold() == name.casefold()]
+        if parent is None:
+            found = found or [m for m in self.existing if m.get("role") == name.lower()]
+        return found[0]["id"] if found else None
 
+    async def _create(self, parent: str | None, name: str) -> str:
+        (new_id,) = await self.tx.new_ids(MailboxType.id_prefix, 1)
+        doc = {
+            "id": new_id,
+            "name": name,
+            "parentId": parent,
+            "role": None,
+            "sortOrder": 10,
+            "isSubscribed": True,
+        }
+        await self.tx.create(MailboxType.name, doc)
+        self.children.setdefault(parent, []).append(doc)
+        return new_id
 
-def _mbox(path: Path) -> Iterator[Source]:
-    folder = "" if path.stem.lower() == "inbox" else path.stem
-    try:
-        box = mailboxes.mbox(str(path), create=False)
-        keys = list(box.keys())
-    except (OSError, mailboxes.Error) as exc:
-        yield Source(folder, {}, None, str(path), str(exc))
-        return
-    for key in keys:
-        try:
-            raw = box.get_bytes(key)
-        except (OSError, mailboxes.Error, KeyError) as exc:
-            yield Source(folder, {}, None, f"{path}#{key}", str(exc))
-            continue
-        yield Source(folder, {}, raw, f"{path}#{key}")
-
-
-def sources(path: Path) -> Iterator[Source]:
-    """The messages of an mbox file or a Maildir."""
-    return _maildir(path) if path.is_dir() else _mbox(path)
-
-
-def count(paths: list[Path]) -> int:
-    """How many messages the paths hold (for a progress bar); reads only the structure."""
-    total = 0
-    for path in paths:
-        if path.is_dir():
-            total += sum(1 for _ in _maildir_files(path))
-        else:
-            try:
-                total += len(mailboxes.mbox(str(path), create=False))
-            except (OSError, mailboxes.Error):
-                total += 1
-    return total
-
-
-def _maildir_files(root: Path) -> Iterator[Path]:
-    for sub in root.glob("**/new/*"):
-        yield sub
-    for sub in root.glob("**/cur/*"):
-        yield sub
+    async def id_of(self, folder: str) -> str:
+        if not folder and self.inbox:
+            return self.inbox
+        parent = None
+        for name in [p for p in folder.split("/") if p.strip()] or [INBOX_NAME]:
+            parent = self._find(parent, name) or await self._create(parent, name)
+        assert parent is not None
+        return parent
 
 
 async def _mailbox_ids(tx: Transaction, folders: set[str]) -> dict[str, str]:
-    """Mailbox id for every folder path, creating missing Mailboxes (and their parents)."""
-    existing = await tx.all(MailboxType.name)
-    by_id = {m["id"]: m for m in existing}
-
-    def path_of(box: dict) -> str:
-        names = []
-        while box is not None:
-            names.append(box["name"])
-            box = by_id.get(box.get("parentId"))
-        return "/".join(reversed(names))
-
-    ids = {path_of(m): m["id"] for m in existing}
-    ids[""] = next(m["id"] for m in existing if m.get("role") == "inbox")
-    for folder in sorted(folders):
-        parent = None
-        parts = folder.split("/")
-        for depth in range(1, len(parts) + 1):
-            path = "/".join(parts[:depth])
-            if path not in ids:
-                (new_id,) = await tx.new_ids(MailboxType.id_prefix, 1)
-                doc = {
-                    "id": new_id,
-                    "name": parts[depth - 1],
-                    "parentId": parent,
-                    "role": None,
-                    "sortOrder": 10,
-                    "isSubscribed": True,
-                }
-                await tx.create(MailboxType.name, doc)
-                by_id[new_id] = doc
-                ids[path] = new_id
-            parent = ids[path]
-    return ids
+    """Mailbox id for every folder path ("" is the Inbox)."""
+    boxes = _Mailboxes(tx, await tx.all(MailboxType.name))
+    return {folder: await boxes.id_of(folder) for folder in sorted(folders)}
 
 
 async def _import_batch(
@@ -199,15 +142,15 @@ def _sent_utc(model: dict) -> str | None:
     return utc_date(seconds) if seconds is not None else None
 
 
-async def import_paths(
+async def import_inputs(
     data: DataStore,
     blobs: BlobStore,
     address: str,
-    paths: list[Path],
+    inputs: list[Input],
     advance: Callable[[int], None] = lambda n: None,
     max_size: int | None = None,
 ) -> Report:
-    """Import every message under ``paths`` into ``address``'s personal account; messages
+    """Import every message of ``inputs`` into ``address``'s personal account; messages
     over ``max_size`` octets are left out and listed in ``Report.too_large``."""
     principal = await data.principal_by_login(address)
     if principal is None:
@@ -215,8 +158,8 @@ async def import_paths(
     account = next(a for a in await data.accounts_for(principal.id) if a.is_personal)
     report = Report()
     batch: list[Source] = []
-    for path in paths:
-        for source in sources(path):
+    for item in inputs:
+        for source in item.sources():
             if source.raw is None:
                 report.failed.append(f"{source.where}: {source.error}")
                 advance(1)
@@ -234,3 +177,16 @@ async def import_paths(
         await _import_batch(data, blobs, account.id, batch, report)
         advance(len(batch))
     return report
+
+
+async def import_paths(
+    data: DataStore,
+    blobs: BlobStore,
+    address: str,
+    paths: list[Path],
+    mailbox: str | None = None,
+    max_size: int | None = None,
+) -> Report:
+    """``import_inputs`` for paths (raises ``NotMailError`` if one is not mail)."""
+    with open_inputs(paths, mailbox) as inputs:
+        return await import_inputs(data, blobs, address, inputs, max_size=max_size)

@@ -51,6 +51,18 @@ class Account:
     is_read_only: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What an operator may see of a Bearer token (never the token itself)."""
+
+    hash: str
+    login: str
+    label: str
+    created: float
+    expires: float | None
+    last_used: float | None
+
+
 @dataclass(slots=True)
 class Changes:
     """What changed for one type between two modseqs of an account."""
@@ -148,6 +160,12 @@ class DataStore(Protocol):
 
     async def remove_token(self, token_hash: str) -> bool:
         """Revoke a token; False if there was no such token."""
+
+    async def tokens(self) -> list[TokenInfo]:
+        """Every token, by login then creation time."""
+
+    async def token_used(self, token_hash: str, when: float) -> None:
+        """Record that the token was used at ``when``."""
 
     # -- objects and state, per account --
     def transaction(self, account_id: str) -> AbstractAsyncContextManager[Transaction]: ...

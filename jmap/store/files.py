@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ..datadir import make_private_dir
 from .base import BlobStream, BlobTooLarge, is_blob_id
 
 
@@ -52,8 +53,9 @@ class FileBlobStore:
         self.root = root
         #: directories whose entry in their parent is known to be on disk
         self._durable: set[Path] = set()
+        make_private_dir(self.root)  # blobs are private mail: 0700 folders
         self._make_dirs(self.root)
-        (self.root / "tmp").mkdir(exist_ok=True)
+        make_private_dir(self.root / "tmp")
 
     def _make_dirs(self, directory: Path) -> None:
         """Make ``directory`` (under or at the root) and each directory up to the root, each
@@ -66,7 +68,7 @@ class FileBlobStore:
                 break
             directory = directory.parent
         for path in reversed(missing):
-            path.mkdir(parents=path == self.root, exist_ok=True)
+            path.mkdir(mode=0o700, parents=path == self.root, exist_ok=True)
             _fsync_dir(path.parent)
             self._durable.add(path)
 

@@ -30,6 +30,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
+from ..datadir import make_database_private
 from .base import (
     INDEX_ONLY,
     Account,
@@ -40,6 +41,7 @@ from .base import (
     NotFoundError,
     Principal,
     StoreError,
+    TokenInfo,
     WriteConflict,
 )
 
@@ -73,7 +75,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     principal_id TEXT NOT NULL,
     label TEXT NOT NULL,
     created REAL NOT NULL,
-    expires REAL
+    expires REAL,
+    last_used REAL
 );
 CREATE TABLE IF NOT EXISTS objects (
     account_id TEXT NOT NULL,
@@ -183,11 +186,14 @@ class SqliteDataStore:
 
     # -- plumbing --
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_database_private(self.path)  # it holds password hashes and all mail headers
 
         def setup() -> None:
             self._write_conn = _connect(str(self.path))
             self._write_conn.executescript(SCHEMA)
+            columns = {row[1] for row in self._write_conn.execute("PRAGMA table_info(tokens)")}
+            if "last_used" not in columns:  # databases made before tokens kept it
+                self._write_conn.execute("ALTER TABLE tokens ADD COLUMN last_used REAL")
             for indexer in self.indexers.values():
                 self._write_conn.executescript(indexer.schema_sql)
 
@@ -391,6 +397,23 @@ class SqliteDataStore:
     async def remove_token(self, token_hash: str) -> bool:
         return await self._write(
             lambda c: c.execute("DELETE FROM tokens WHERE hash = ?", (token_hash,)).rowcount > 0
+        )
+
+    async def tokens(self) -> list[TokenInfo]:
+        rows = await self.read(
+            lambda c: c.execute(
+                "SELECT t.hash, p.login, t.label, t.created, t.expires, t.last_used "
+                "FROM tokens t JOIN principals p ON p.id = t.principal_id "
+                "ORDER BY p.login, t.created"
+            ).fetchall()
+        )
+        return [TokenInfo(*row) for row in rows]
+
+    async def token_used(self, token_hash: str, when: float) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE tokens SET last_used = ? WHERE hash = ?", (when, token_hash)
+            )
         )
 
     async def principal_for_token(self, token_hash: str, now: float) -> Principal | None:

@@ -71,6 +71,11 @@ class Fulmar:
         assert lines[0].startswith("Error: "), lines
         return lines[0].removeprefix("Error: ")
 
+    def create(self) -> Fulmar:
+        """Make the data directory the way ``fulmar serve`` does (an empty database)."""
+        self.store(lambda data: asyncio.sleep(0))
+        return self
+
     def store(self, body: Callable[[DataStore], Awaitable[T]]) -> T:
         """Look at the data directory the way the server would."""
 
@@ -87,4 +92,5 @@ class Fulmar:
 
 @pytest.fixture
 def fulmar(tmp_path: Path) -> Fulmar:
-    return Fulmar(tmp_path / "data")
+    """``fulmar`` on a data directory that exists (as after a first ``fulmar serve``)."""
+    return Fulmar(tmp_path / "data").create()

@@ -9,6 +9,8 @@ from jmap.auth import Authenticator, token_hash
 from jmap.store.base import DataStore
 from jmap.store.files import FileBlobStore
 
+from .conftest import Fulmar
+
 PASSWORD = "correct horse"
 
 
@@ -216,7 +218,8 @@ def test_token_create(fulmar):
     fulmar.store(revoked)
 
 
-def test_serve_configuration_errors(fulmar, tmp_path):
+def test_serve_configuration_errors(tmp_path):
+    fulmar = Fulmar(tmp_path / "new")
     for listen in ("nope", "127.0.0.1:99999", "127.0.0.1:"):
         assert "listen" in fulmar.fails("serve", "--listen", listen)
     missing = tmp_path / "missing.toml"
@@ -235,14 +238,16 @@ def test_serve_configuration_errors(fulmar, tmp_path):
 
 def test_environment_variables(fulmar, tmp_path):
     env_dir = tmp_path / "from-env"
+    Fulmar(env_dir).create()
+    fulmar.data_dir.rename(tmp_path / "moved")  # the --data-dir of the fixture is gone
     env = {"FULMAR_DATA_DIR": str(env_dir)}
     fulmar.ok(
         "account", "add", "alice@example.com", "--password", PASSWORD, env=env, data_dir=False
     )
-    assert (env_dir / "fulmar.db").exists()
     assert not fulmar.data_dir.exists()
     assert "alice@example.com" in fulmar.ok("account", "list", env=env, data_dir=False)
     # --data-dir wins over the environment
+    (tmp_path / "moved").rename(fulmar.data_dir)
     assert fulmar.ok("account", "list", env=env) == ""
     # and a config file named by FULMAR_CONFIG is read
     config = tmp_path / "fulmar.toml"

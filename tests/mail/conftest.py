@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import Client, start_server
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 COUNTERS = ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")
 
 

@@ -7,14 +7,15 @@ import json
 import pytest
 
 from jmap.message import expand_parts, parse_message, parts_by_id
-
-from .conftest import corpus_files, load
+from tests.corpus import ABSENT, corpus_files, in_ci, load
 
 FILES = corpus_files()
+if not FILES and not in_ci():
+    pytest.skip(ABSENT, allow_module_level=True)
 
 
 def test_corpus_present():
-    assert len(FILES) >= 100, "shared corpus missing (expected ../shared/corpus)"
+    assert FILES, ABSENT  # reached without the corpus only under CI, where it must be there
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)

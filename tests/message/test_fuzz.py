@@ -6,10 +6,7 @@ import json
 import random
 
 from jmap.message import MessageReader, parse_message
-
-from .conftest import corpus_files
-
-SEEDS = [p.read_bytes() for p in corpus_files()[::7]]
+from tests.corpus import require_corpus
 
 
 def _check(raw: bytes) -> None:
@@ -59,7 +56,7 @@ def test_structured_garbage():
 
 def test_truncated_and_mutated_corpus_messages():
     rng = random.Random(5322)
-    for seed in SEEDS:
+    for seed in [p.read_bytes() for p in require_corpus()[::7]]:
         for cut in (1, len(seed) // 3, len(seed) // 2, len(seed) - 1):
             _check(seed[:cut])
         for _ in range(4):

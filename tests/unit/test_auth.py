@@ -26,6 +26,9 @@ class FakeData:
     async def principal_for_token(self, digest: str, now: float) -> Principal | None:
         return self.tokens.get(digest)
 
+    async def token_used(self, digest: str, when: float) -> None:
+        assert digest in self.tokens
+
 
 def basic(credentials: str) -> str:
     return "Basic " + base64.b64encode(credentials.encode()).decode()
