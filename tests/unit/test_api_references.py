@@ -35,7 +35,7 @@ def _run(calls: list[list[Any]], **limits: int) -> dict[str, Any]:
     registry.add("Core/echo", CORE, _echo)
     registry.add("Foo/copy", CORE, _copy)
     config = Config(limits=replace(Limits(), **limits))
-    services = Services(config, None, None, None)  # type: ignore[arg-type]
+    services = Services(config, None, None, None, None)  # type: ignore[arg-type]
     credentials = Credentials(
         "Basic x", Principal("p", "a@example.com", ""), [Account("a", "a", "p")]
     )
