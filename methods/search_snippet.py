@@ -3,31 +3,16 @@ with ``<mark>`` in HTML-escaped subject and body text."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from jmap.api import Invocation, MethodRegistry
 from jmap.errors import MethodError
 from jmap.schema import type_schema
-from jmap.store.mail import MARK_END, MARK_START, mail_index
+from jmap.store.mail import mail_index
+
+from .snippet_html import highlight
 
 PREVIEW_OCTETS = 255
-
-
-def highlight(text: str | None, max_octets: int | None = None) -> str | None:
-    """HTML-escape a snippet and turn its match markers into ``<mark>`` elements."""
-    if text is None:
-        return None
-    out = html.escape(text, quote=False).replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
-    if max_octets is not None:
-        while len(out.encode()) > max_octets:
-            out = out[: -max(1, (len(out.encode()) - max_octets) // 4)]
-            cut = out.rfind("<")
-            if cut > out.rfind(">"):
-                out = out[:cut]
-            if out.count("<mark>") > out.count("</mark>"):
-                out += "</mark>"
-    return out
 
 
 async def search_snippet_get(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:

@@ -116,9 +116,10 @@ def snippet_expression(filter_: dict[str, Any] | None) -> str | None:
     return " OR ".join(parts) or None
 
 
+SUBJECT_SNIPPET = f"snippet(mail_fts, {SUBJECT_COLUMN}, '{MARK_START}', '{MARK_END}', '', 64)"
+BODY_SNIPPET = f"snippet(mail_fts, {BODY_COLUMN}, '{MARK_START}', '{MARK_END}', '…', 24)"
 SNIPPET_SQL = (
-    f"SELECT e.id, snippet(mail_fts, {SUBJECT_COLUMN}, '{MARK_START}', '{MARK_END}', '', 64), "
-    f"snippet(mail_fts, {BODY_COLUMN}, '{MARK_START}', '{MARK_END}', '…', 24) "
+    f"SELECT e.id, {SUBJECT_SNIPPET}, {BODY_SNIPPET} "
     "FROM mail_fts JOIN mail_email e ON e.rowid = mail_fts.rowid "
     "WHERE mail_fts MATCH ? AND e.account_id = ? AND e.id IN ({marks})"
 )
