@@ -19,6 +19,7 @@ from jmap.store.mail import (
 )
 
 from . import email_import, email_set
+from .email_filter import check_filter_size
 from .email_get import EMAIL_PROPERTIES, GET_DEFAULT, BodyOptions, check_properties, render_email
 from .email_rules import is_keyword
 from .email_write import CREATED_PROPERTIES
@@ -126,6 +127,7 @@ class EmailType(DataType):
 
     async def method_query(self, inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
         account = inv.account(args.get("accountId"))
+        check_filter_size(args.get("filter"))
         self.schema.validate_arguments("query", args)
         query = self._email_query(args)
         mail = mail_index(inv.services.data)
@@ -154,6 +156,7 @@ class EmailType(DataType):
 
     async def method_queryChanges(self, inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
         account = inv.account(args.get("accountId"))
+        check_filter_size(args.get("filter"))
         self.schema.validate_arguments("queryChanges", args)
         query = self._email_query(args)
         since = decode_state(args["sinceQueryState"])

@@ -10,6 +10,7 @@ from jmap.errors import MethodError
 from jmap.schema import type_schema
 from jmap.store.mail import mail_index
 
+from .email_filter import check_filter_size
 from .snippet_html import highlight
 
 PREVIEW_OCTETS = 255
@@ -19,6 +20,7 @@ async def search_snippet_get(inv: Invocation, args: dict[str, Any]) -> dict[str,
     account = inv.account(args.get("accountId"))
     type_schema("SearchSnippet").validate_arguments("get", args)
     filter_ = args.get("filter")
+    check_filter_size(filter_)
     type_schema("Email").validate_arguments("query", {"accountId": account.id, "filter": filter_})
     email_ids = list(dict.fromkeys(args["emailIds"]))
     limit = inv.services.config.limits.max_objects_in_get

@@ -215,4 +215,3 @@ class BlobTooLarge(StoreError):
 def is_blob_id(value: str) -> bool:
     """Blob ids are ``G`` followed by the 64 hex digits of the content's sha256."""
     return len(value) == 65 and value[0] == "G" and all(c in "0123456789abcdef" for c in value[1:])
-

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from jmap.message.search import split_terms
+
 from .mail import MARK_END, MARK_START
 
 COLUMNS = ("from_", "to_", "cc", "bcc", "subject", "body", "attachments")
@@ -48,40 +50,6 @@ def write(conn: sqlite3.Connection, rowid: int, search: dict[str, str]) -> None:
 
 def delete(conn: sqlite3.Connection, rowid: int) -> None:
     conn.execute("DELETE FROM mail_fts WHERE rowid = ?", (rowid,))
-
-
-def split_terms(text: str) -> list[tuple[str, bool]]:
-    """Words and quoted phrases of a search text: [(text, is_phrase)].
-
-    Inside quotes, a backslash escapes the next character (RFC 8621 §4.4.1).
-    """
-    terms: list[tuple[str, bool]] = []
-    word: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if char == '"':
-            if word:
-                terms.append(("".join(word), False))
-                word = []
-            phrase: list[str] = []
-            i += 1
-            while i < n and text[i] != '"':
-                if text[i] == "\\" and i + 1 < n:
-                    i += 1
-                phrase.append(text[i])
-                i += 1
-            terms.append(("".join(phrase), True))
-        elif char.isspace():
-            if word:
-                terms.append(("".join(word), False))
-                word = []
-        else:
-            word.append(char)
-        i += 1
-    if word:
-        terms.append(("".join(word), False))
-    return [(t, phrase) for t, phrase in terms if any(c.isalnum() for c in t)]
 
 
 def match_expression(field: str, text: str) -> str | None:

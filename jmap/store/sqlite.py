@@ -153,9 +153,7 @@ def _new_opaque_id(prefix: str) -> str:
 class SqliteDataStore:
     """The data role on SQLite (see the module docstring for the threading model)."""
 
-    def __init__(
-        self, path: Path, readers: int = 4, indexers: Iterable[Indexer] = ()
-    ) -> None:
+    def __init__(self, path: Path, readers: int = 4, indexers: Iterable[Indexer] = ()) -> None:
         self.path = path
         self.indexers = {indexer.type_name: indexer for indexer in indexers}
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
