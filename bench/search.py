@@ -51,7 +51,8 @@ def snippet_figures() -> list[tuple[str, float, float]]:
     out = []
     for size in (10_000, 100_000, 1_000_000):
         bodies = {
-            "one match": " ".join(rng.choices(words, k=size // 24)) + " needle "
+            "one match": " ".join(rng.choices(words, k=size // 24))
+            + " needle "
             + " ".join(rng.choices(words, k=size // 24)),
             "every word matches": "needle " * (size // 7),
             "one word": "n" * size,
@@ -89,7 +90,10 @@ def query_figures(url: str, pid: int, words: list[str]) -> list[tuple[str, float
                 before = server_cpu(pid)
                 response = http.post(
                     "/jmap/api/",
-                    json={"using": USING, "methodCalls": [[name, {"accountId": account, **args}, "c"]]},
+                    json={
+                        "using": USING,
+                        "methodCalls": [[name, {"accountId": account, **args}, "c"]],
+                    },
                 )
                 best = min(best, server_cpu(pid) - before)
                 result = response.json()["methodResponses"][0]
@@ -98,7 +102,10 @@ def query_figures(url: str, pid: int, words: list[str]) -> list[tuple[str, float
 
         ids = http.post(
             "/jmap/api/",
-            json={"using": USING, "methodCalls": [["Email/query", {"accountId": account, "limit": 500}, "q"]]},
+            json={
+                "using": USING,
+                "methodCalls": [["Email/query", {"accountId": account, "limit": 500}, "q"]],
+            },
         ).json()["methodResponses"][0][1]["ids"]
 
         def any_of(n: int, field: str = "text") -> dict[str, Any]:
@@ -107,29 +114,64 @@ def query_figures(url: str, pid: int, words: list[str]) -> list[tuple[str, float
         def deep() -> dict[str, Any]:
             node: dict[str, Any] = {"text": words[0]}
             for level in range(MAX_FILTER_DEPTH - 1):
-                node = {"operator": "NOT" if level % 2 else "OR", "conditions": [node, {"text": words[level + 1]}]}
+                node = {
+                    "operator": "NOT" if level % 2 else "OR",
+                    "conditions": [node, {"text": words[level + 1]}],
+                }
             return node
 
         most = MAX_FILTER_CONDITIONS - 1
         many_words = " ".join(w[:2] for w in words[:MAX_SEARCH_TERMS])
         cases: list[tuple[str, str, dict[str, Any]]] = []
         for n in (1, 16, 64, most):
-            cases.append((f"Email/query total, OR of {n} text prefixes", "Email/query",
-                          {"filter": any_of(n), "calculateTotal": True, "limit": 50}))  # fmt: skip
+            cases.append(
+                (
+                    f"Email/query total, OR of {n} text prefixes",
+                    "Email/query",
+                    {"filter": any_of(n), "calculateTotal": True, "limit": 50},
+                )
+            )
         cases += [
-            (f"Email/query total, OR of {most} header contains", "Email/query",
-             {"filter": {"operator": "OR", "conditions": [{"header": ["Subject", w]} for w in words[:most]]},
-              "calculateTotal": True, "limit": 50}),
-            (f"Email/query, {MAX_SEARCH_TERMS} two-letter prefixes in one text", "Email/query",
-             {"filter": {"operator": "OR", "conditions": [{"text": w} for w in many_words.split()]},
-              "calculateTotal": True, "limit": 50}),
-            (f"Email/query collapseThreads, depth {MAX_FILTER_DEPTH}", "Email/query",
-             {"filter": deep(), "collapseThreads": True, "calculateTotal": True, "limit": 50}),
-            (f"SearchSnippet/get 500 ids, OR of {most} text prefixes", "SearchSnippet/get",
-             {"filter": any_of(most), "emailIds": ids}),
-            (f"SearchSnippet/get 500 ids, {MAX_SEARCH_TERMS} two-letter prefixes", "SearchSnippet/get",
-             {"filter": {"text": many_words}, "emailIds": ids}),
-        ]  # fmt: skip
+            (
+                f"Email/query total, OR of {most} header contains",
+                "Email/query",
+                {
+                    "filter": {
+                        "operator": "OR",
+                        "conditions": [{"header": ["Subject", w]} for w in words[:most]],
+                    },
+                    "calculateTotal": True,
+                    "limit": 50,
+                },
+            ),
+            (
+                f"Email/query, {MAX_SEARCH_TERMS} two-letter prefixes in one text",
+                "Email/query",
+                {
+                    "filter": {
+                        "operator": "OR",
+                        "conditions": [{"text": w} for w in many_words.split()],
+                    },
+                    "calculateTotal": True,
+                    "limit": 50,
+                },
+            ),
+            (
+                f"Email/query collapseThreads, depth {MAX_FILTER_DEPTH}",
+                "Email/query",
+                {"filter": deep(), "collapseThreads": True, "calculateTotal": True, "limit": 50},
+            ),
+            (
+                f"SearchSnippet/get 500 ids, OR of {most} text prefixes",
+                "SearchSnippet/get",
+                {"filter": any_of(most), "emailIds": ids},
+            ),
+            (
+                f"SearchSnippet/get 500 ids, {MAX_SEARCH_TERMS} two-letter prefixes",
+                "SearchSnippet/get",
+                {"filter": {"text": many_words}, "emailIds": ids},
+            ),
+        ]
         return [(case, call(name, args)) for case, name, args in cases]
 
 
@@ -145,7 +187,7 @@ def main() -> None:
         mbox, data_dir = root / "inbox.mbox", root / "data"
         data_dir.mkdir()
         generate(mbox, args.messages)
-        imported, seconds = asyncio.run(import_mailbox(data_dir, mbox))
+        imported, _ = asyncio.run(import_mailbox(data_dir, mbox))
         print(f"queries on {imported:,} messages (server CPU per request, least of 3)")
         server = FulmarServer(data_dir, free_port())
         server.start()

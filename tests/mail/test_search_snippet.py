@@ -45,3 +45,14 @@ def test_a_preview_inside_one_long_matched_word(server, alice, bob):
     assert preview.startswith("<mark>aaaa") and "</mark>" in preview
     assert len(preview.encode()) <= 255
     assert snippet["subject"] is None
+
+
+def test_a_megabyte_of_one_matching_word(fresh):
+    """FTS5's snippet() is quadratic in the matches: a 1 MB body of one word searched for
+    that word kept a storage reader busy for minutes (the client gave up)."""
+    inbox = mailboxes(fresh)["inbox"]
+    (email_id,) = import_raw(fresh, [message("big", "needle " * 150_000)], inbox)
+    result = fresh.ok("SearchSnippet/get", {"filter": {"text": "needle"}, "emailIds": [email_id]})
+    (snippet,) = result["list"]
+    assert snippet["preview"].startswith("<mark>needle</mark> <mark>needle</mark>")
+    assert len(snippet["preview"].encode()) <= 255
