@@ -20,6 +20,7 @@ from jmap.store.mail import (
 from jmap.workers import BudgetExceeded
 
 from . import email_import, email_set
+from .email_filter import check_filter_size
 from .email_get import (
     EMAIL_PROPERTIES,
     GET_DEFAULT,
@@ -154,6 +155,7 @@ class EmailType(DataType):
 
     async def method_query(self, inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
         account = inv.account(args.get("accountId"))
+        check_filter_size(args.get("filter"))
         self.schema.validate_arguments("query", args)
         query = self._email_query(args)
         mail = mail_index(inv.services.data)
@@ -182,6 +184,7 @@ class EmailType(DataType):
 
     async def method_queryChanges(self, inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
         account = inv.account(args.get("accountId"))
+        check_filter_size(args.get("filter"))
         self.schema.validate_arguments("queryChanges", args)
         query = self._email_query(args)
         since = decode_state(args["sinceQueryState"])

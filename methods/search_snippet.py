@@ -3,32 +3,18 @@ with ``<mark>`` in HTML-escaped subject and body text."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from jmap.api import Invocation, MethodRegistry
 from jmap.errors import MethodError
 from jmap.schema import type_schema
-from jmap.store.mail import MARK_END, MARK_START, mail_index
+from jmap.store.mail import mail_index
 from jmap.workers import BudgetExceeded
 
+from .email_filter import check_filter_size
+from .snippet_html import highlight
+
 PREVIEW_OCTETS = 255
-
-
-def highlight(text: str | None, max_octets: int | None = None) -> str | None:
-    """HTML-escape a snippet and turn its match markers into ``<mark>`` elements."""
-    if text is None:
-        return None
-    out = html.escape(text, quote=False).replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
-    if max_octets is not None:
-        while len(out.encode()) > max_octets:
-            out = out[: -max(1, (len(out.encode()) - max_octets) // 4)]
-            cut = out.rfind("<")
-            if cut > out.rfind(">"):
-                out = out[:cut]
-            if out.count("<mark>") > out.count("</mark>"):
-                out += "</mark>"
-    return out
 
 
 def highlight_snippets(
@@ -42,6 +28,7 @@ async def search_snippet_get(inv: Invocation, args: dict[str, Any]) -> dict[str,
     account = inv.account(args.get("accountId"))
     type_schema("SearchSnippet").validate_arguments("get", args)
     filter_ = args.get("filter")
+    check_filter_size(filter_)
     type_schema("Email").validate_arguments("query", {"accountId": account.id, "filter": filter_})
     email_ids = list(dict.fromkeys(args["emailIds"]))
     limit = inv.services.config.limits.max_objects_in_get
@@ -63,7 +50,8 @@ async def search_snippet_get(inv: Invocation, args: dict[str, Any]) -> dict[str,
     for email_id in found:
         subject, preview = highlighted.get(email_id, (None, None))
         listed.append({"emailId": email_id, "subject": subject, "preview": preview})
-    missing = [i for i in email_ids if i not in set(found)]
+    seen = set(found)
+    missing = [i for i in email_ids if i not in seen]
     return {"accountId": account.id, "list": listed, "notFound": missing or None}
 
 

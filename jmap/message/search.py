@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -10,6 +11,13 @@ from .headers import as_text
 MAX_BODY_CHARS = 1_000_000
 #: how much of each header's text the ``header`` filter searches
 MAX_HEADER_CHARS = 2048
+#: Unicode's control characters (Cc): never part of a word
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: the control characters that are not line breaks or tabs: blanked in indexed text, where
+#: they separate words anyway (and could be mistaken for the index's own match marks)
+NON_SPACE_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_TERM = re.compile(r'"(?P<phrase>(?:\\.|[^"\\])*\\?)"?|(?P<word>[^\s"]+)', re.DOTALL)
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 
 
 def fold(text: str) -> str:
@@ -49,7 +57,7 @@ def search_fields(
     body = "\n".join(t for t in body_texts if t)
     if len(body) > MAX_BODY_CHARS:
         body = body[:MAX_BODY_CHARS]
-    return {
+    fields = {
         "from": addresses_text(model.get("from")),
         "to": addresses_text(model.get("to")),
         "cc": addresses_text(model.get("cc")),
@@ -58,3 +66,21 @@ def search_fields(
         "body": body,
         "attachments": "\n".join(n for n in attachment_names if n),
     }
+    return {name: NON_SPACE_CONTROLS.sub(" ", text) for name, text in fields.items()}
+
+
+def split_terms(text: str) -> list[tuple[str, bool]]:
+    """Words and quoted phrases of a search text: [(text, is_phrase)].
+
+    Inside quotes, a backslash escapes the next character (RFC 8621 §4.4.1); an unclosed
+    quote runs to the end. Control characters separate words, as they do in indexed text
+    (and SQLite cannot take a NUL in a full-text query).
+    """
+    terms = []
+    for match in _TERM.finditer(CONTROL_CHARACTERS.sub(" ", text)):
+        phrase = match.group("phrase")
+        if phrase is None:
+            terms.append((match.group("word"), False))
+        else:
+            terms.append((_ESCAPED.sub(r"\1", phrase), True))
+    return [(t, phrase) for t, phrase in terms if any(c.isalnum() for c in t)]

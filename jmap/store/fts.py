@@ -9,7 +9,10 @@ and case and accents never matter (``unicode61 remove_diacritics 2``).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
+
+from jmap.message.search import split_terms
 
 from .mail import MARK_END, MARK_START
 
@@ -28,13 +31,12 @@ FIELD_COLUMNS = {
     "body": ("body", "attachments"),
 }
 
+TOKENIZE = "unicode61 remove_diacritics 2"
 SCHEMA_SQL = f"""
 CREATE VIRTUAL TABLE IF NOT EXISTS mail_fts USING fts5(
-    {", ".join(COLUMNS)}, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 4'
+    {", ".join(COLUMNS)}, tokenize = '{TOKENIZE}', prefix = '2 4'
 );
 """
-
-# Where snippet() marks a match; escaped to ``<mark>`` by the caller after HTML escaping.
 
 
 def write(conn: sqlite3.Connection, rowid: int, search: dict[str, str]) -> None:
@@ -50,38 +52,8 @@ def delete(conn: sqlite3.Connection, rowid: int) -> None:
     conn.execute("DELETE FROM mail_fts WHERE rowid = ?", (rowid,))
 
 
-def split_terms(text: str) -> list[tuple[str, bool]]:
-    """Words and quoted phrases of a search text: [(text, is_phrase)].
-
-    Inside quotes, a backslash escapes the next character (RFC 8621 §4.4.1).
-    """
-    terms: list[tuple[str, bool]] = []
-    word: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if char == '"':
-            if word:
-                terms.append(("".join(word), False))
-                word = []
-            phrase: list[str] = []
-            i += 1
-            while i < n and text[i] != '"':
-                if text[i] == "\\" and i + 1 < n:
-                    i += 1
-                phrase.append(text[i])
-                i += 1
-            terms.append(("".join(phrase), True))
-        elif char.isspace():
-            if word:
-                terms.append(("".join(word), False))
-                word = []
-        else:
-            word.append(char)
-        i += 1
-    if word:
-        terms.append(("".join(word), False))
-    return [(t, phrase) for t, phrase in terms if any(c.isalnum() for c in t)]
+def _quoted(terms: list[tuple[str, bool]]) -> list[str]:
+    return ['"' + term.replace('"', '""') + '"' + ("" if phrase else "*") for term, phrase in terms]
 
 
 def match_expression(field: str, text: str) -> str | None:
@@ -89,36 +61,59 @@ def match_expression(field: str, text: str) -> str | None:
     terms = split_terms(text)
     if not terms:
         return None
-    quoted = [
-        '"' + term.replace('"', '""') + '"' + ("" if phrase else "*") for term, phrase in terms
-    ]
-    return "{" + " ".join(FIELD_COLUMNS[field]) + "} : (" + " AND ".join(quoted) + ")"
+    return "{" + " ".join(FIELD_COLUMNS[field]) + "} : (" + " AND ".join(_quoted(terms)) + ")"
+
+
+def _text_conditions(filter_: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+    """(field, text) of every text condition of a filter outside NOT operators."""
+    pending = [filter_] if filter_ else []
+    while pending:
+        node = pending.pop()
+        if "operator" in node:
+            if node["operator"] != "NOT":
+                pending.extend(reversed(node["conditions"]))
+            continue
+        for field in FIELD_COLUMNS:
+            if isinstance(node.get(field), str):
+                yield field, node[field]
 
 
 def snippet_expression(filter_: dict[str, Any] | None) -> str | None:
     """One FTS5 query matching any text condition of a filter (for highlighting)."""
-    parts: list[str] = []
+    parts = [match_expression(field, text) for field, text in _text_conditions(filter_)]
+    return " OR ".join(f"({p})" for p in parts if p) or None
 
-    def walk(node: dict[str, Any]) -> None:
-        if "operator" in node:
-            if node["operator"] != "NOT":
-                for child in node["conditions"]:
-                    walk(child)
-            return
-        for field in FIELD_COLUMNS:
-            if isinstance(node.get(field), str):
-                expression = match_expression(field, node[field])
-                if expression:
-                    parts.append(f"({expression})")
 
-    if filter_:
-        walk(filter_)
-    return " OR ".join(parts) or None
+def column_terms_expression(filter_: dict[str, Any] | None, column: str) -> str | None:
+    """An FTS5 query, for a table of one column, matching any word or phrase of the filter's
+    text conditions that search ``column``."""
+    terms = [
+        term
+        for field, text in _text_conditions(filter_)
+        if column in FIELD_COLUMNS[field]
+        for term in split_terms(text)
+    ]
+    return " OR ".join(dict.fromkeys(_quoted(terms))) or None
+
+
+#: longer texts are not given to FTS5's snippet(), whose work grows with the square of the
+#: matches in the text, but highlighted piece by piece (``fts_snippet``)
+SNIPPET_DIRECT_CHARS = 16_384
+SUBJECT_SNIPPET = f"snippet(mail_fts, {SUBJECT_COLUMN}, '{MARK_START}', '{MARK_END}', '', 64)"
+BODY_SNIPPET = f"snippet(mail_fts, {BODY_COLUMN}, '{MARK_START}', '{MARK_END}', '…', 24)"
+
+
+def _short_or_whole(column: str, snippet: str) -> str:
+    """The snippet of a short text, and the whole of a long one (in two result columns)."""
+    return (
+        f"CASE WHEN length({column}) <= {SNIPPET_DIRECT_CHARS} THEN {snippet} END, "
+        f"CASE WHEN length({column}) > {SNIPPET_DIRECT_CHARS} THEN {column} END"
+    )
 
 
 SNIPPET_SQL = (
-    f"SELECT e.id, snippet(mail_fts, {SUBJECT_COLUMN}, '{MARK_START}', '{MARK_END}', '', 64), "
-    f"snippet(mail_fts, {BODY_COLUMN}, '{MARK_START}', '{MARK_END}', '…', 24) "
+    f"SELECT e.id, {_short_or_whole('mail_fts.subject', SUBJECT_SNIPPET)}, "
+    f"{_short_or_whole('mail_fts.body', BODY_SNIPPET)} "
     "FROM mail_fts JOIN mail_email e ON e.rowid = mail_fts.rowid "
     "WHERE mail_fts MATCH ? AND e.account_id = ? AND e.id IN ({marks})"
 )

@@ -25,6 +25,7 @@ from jmap.message.search import header_index
 
 from . import fts
 from .base import INDEX_ONLY, Document
+from .fts_snippet import long_snippet
 from .mail import COUNTERS, MARK_START, EmailQuery, Snippet
 from .sqlite import SqliteDataStore
 from .sqlite_mail_query import compile_query, epoch
@@ -537,16 +538,27 @@ class SqliteMailIndex:
         if expression is None or not email_ids:
             return {}
         sql = fts.SNIPPET_SQL.format(marks=_in_list(email_ids))
-        rows = await self._store.read(
-            lambda c: c.execute(sql, (expression, account_id, *email_ids)).fetchall()
-        )
-        return {
-            email_id: Snippet(
-                subject if subject and MARK_START in subject else None,
-                body if body and MARK_START in body else None,
-            )
-            for email_id, subject, body in rows
-        }
+        subject_terms = fts.column_terms_expression(filter_, "subject")
+        body_terms = fts.column_terms_expression(filter_, "body")
+
+        def marked(snippet: str | None, whole: str | None, terms: str | None, *args: Any):
+            if whole is not None and terms is not None:
+                snippet = long_snippet(whole, terms, *args)
+            return snippet if snippet and MARK_START in snippet else None
+
+        def run(conn: sqlite3.Connection) -> dict[str, Snippet]:
+            # one row at a time: a long text is only held while its snippet is made
+            return {
+                email_id: Snippet(
+                    marked(subject, whole_subject, subject_terms, "", 64),
+                    marked(body, whole_body, body_terms, "…", 24),
+                )
+                for email_id, subject, whole_subject, body, whole_body in conn.execute(
+                    sql, (expression, account_id, *email_ids)
+                )
+            }
+
+        return await self._store.read(run)
 
 
 class SqliteMailStore(SqliteDataStore):

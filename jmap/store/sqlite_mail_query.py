@@ -3,6 +3,7 @@ side tables (``sqlite_mail``) and the full-text table (``fts``)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from jmap.ids import timestamp
@@ -62,12 +63,12 @@ def _condition(account_id: str, condition: dict[str, Any], params: Params) -> st
             )
             params.append(value)
         elif prop == "inMailboxOtherThan":
-            marks = ",".join("?" * len(value))
+            # one JSON parameter, however many ids: SQLite bounds the number of parameters
             clauses.append(
                 "EXISTS (SELECT 1 FROM mail_mailbox m WHERE m.email_rowid = e.rowid "
-                f"AND m.mailbox_id NOT IN ({marks}))"
+                "AND m.mailbox_id NOT IN (SELECT value FROM json_each(?)))"
             )
-            params.extend(value)
+            params.append(json.dumps(value))
         elif prop in ("before", "after"):
             clauses.append("e.received_at < ?" if prop == "before" else "e.received_at >= ?")
             params.append(epoch(value))
