@@ -95,6 +95,7 @@ def parse_header_property(prop: str) -> tuple[str, str, bool] | None:
 
 
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+_BLANKS = re.compile(rb"[ \t]*")
 
 
 def split_header_block(buf: bytes, start: int = 0, end: int | None = None):
@@ -105,6 +106,10 @@ def split_header_block(buf: bytes, start: int = 0, end: int | None = None):
     A leading mbox ``From `` line is skipped.  A line that is neither a field nor a
     continuation is treated as a (badly folded) continuation of the previous field; if it
     comes first, the entity has no header block.  The block ends at the first empty line.
+
+    Before the first field, lines of blanks are skipped and a field line's leading blanks
+    are ignored (mail relayed by some large providers starts that way), as Python's
+    ``email`` package and MimeKit also recover the header.
     """
     if end is None:
         end = len(buf)
@@ -122,8 +127,11 @@ def split_header_block(buf: bytes, start: int = 0, end: int | None = None):
         c = buf[pos]
         if (c == 0x20 or c == 0x09) and spans:
             spans[-1][2] = content_end
+        elif (c == 0x20 or c == 0x09) and _BLANKS.fullmatch(buf, pos, content_end):
+            pass  # a line of blanks before the first field
         else:
-            m = _FIELD.match(buf, pos, content_end)
+            field_at = pos if spans else _BLANKS.match(buf, pos, content_end).end()
+            m = _FIELD.match(buf, field_at, content_end)
             if m:
                 spans.append([m.group(1).decode("ascii"), m.end(), content_end])
             elif first and buf.startswith(b"From ", pos):
