@@ -8,7 +8,7 @@ from typing import Any
 from jmap.api import Invocation
 from jmap.errors import MethodError, SetError, invalid_properties
 from jmap.ids import encode_state, utc_date
-from jmap.message import parse_message
+from jmap.message import looks_like_message, parse_message
 from jmap.part_blobs import read_blob, split_blob_id
 from jmap.store.base import Account, Document, Transaction
 from jmap.store.mail import mail_index
@@ -62,6 +62,8 @@ async def _import_one(
         raise invalid_properties(["blobId"], "No such blob.")
     blob_id, octets = found
     check_email_size(inv, len(octets))
+    if not looks_like_message(octets):  # RFC 8621 §4.8
+        raise SetError("invalidEmail", "The blob is not an RFC 5322 message.")
     model = parse_message(octets)
     received_at = received_at or model["receivedAt"] or utc_date(time.time())
     doc = await writer.create(model, blob_id, mailbox_ids, keywords, received_at, delivered=True)
@@ -106,10 +108,14 @@ async def email_parse(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
     services = inv.services
     parsed: dict[str, Any] = {}
     not_found: list[str] = []
+    not_parsable: list[str] = []
     for blob_id in blob_ids:
         octets = await read_blob(services.data, services.blobs, account.id, blob_id)
         if octets is None:
             not_found.append(blob_id)
+            continue
+        if not looks_like_message(octets):  # RFC 8621 §4.9
+            not_parsable.append(blob_id)
             continue
         model = {
             **parse_message(octets),
@@ -124,7 +130,7 @@ async def email_parse(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
     return {
         "accountId": account.id,
         "parsed": parsed or None,
-        "notParsable": None,
+        "notParsable": not_parsable or None,
         "notFound": not_found or None,
     }
 
