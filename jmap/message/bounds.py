@@ -17,6 +17,10 @@ of the parsed model.
 ``MAX_FIELD_OCTETS`` = 65536
     octets of one field value, folding included: 64 lines at the 998-octet limit of
     RFC 5322 §2.1.1 (a long References or To field is a few KiB).  The rest is cut off.
+``MAX_HTML_CHARS`` = 2_000_000
+    characters of HTML turned into text per message, once for the preview and once for
+    the search index (which keeps a million characters of body text anyway).  HTML past
+    it is not converted; the part itself is untouched.
 ``MAX_NON_STARTERS`` = 30
     combining marks in a row before NFC normalisation: the Stream-Safe Text Format of
     Unicode UAX #15 §13 inserts U+034F COMBINING GRAPHEME JOINER after 30 non-starters,
@@ -27,4 +31,5 @@ MAX_DEPTH = 40
 MAX_PARTS = 2000
 MAX_HEADER_FIELDS = 1000
 MAX_FIELD_OCTETS = 65536
+MAX_HTML_CHARS = 2_000_000
 MAX_NON_STARTERS = 30

@@ -16,7 +16,12 @@ import pytest
 
 from jmap.message import MessageReader, base_subject, parse_message
 from jmap.message.body import has_attachment
-from jmap.message.bounds import MAX_FIELD_OCTETS, MAX_HEADER_FIELDS, MAX_NON_STARTERS
+from jmap.message.bounds import (
+    MAX_FIELD_OCTETS,
+    MAX_HEADER_FIELDS,
+    MAX_HTML_CHARS,
+    MAX_NON_STARTERS,
+)
 from jmap.message.headers import split_header_block
 from jmap.message.htmltext import html_to_text, tokens
 from jmap.message.rfc2047 import nfc
@@ -181,3 +186,24 @@ def test_parse_message_of_a_large_hostile_message():
     assert model["threadKeys"]["baseSubject"] == "[a]"
     assert model["preview"].startswith("e\u0301e\u0301")
     assert [p["type"] for p in model["bodyStructure"]["subParts"]] == ["text/html", "text/plain"]
+
+
+def test_html_converted_per_message_is_bounded(monkeypatch):
+    """2000 HTML parts of 4.8 KB: every part was converted twice (preview and search)
+    although the preview needs 256 characters and the index keeps 1M: 20 s of CPU."""
+    from jmap.message import model as model_module
+
+    converted: list[int] = []
+    real = model_module.html_to_text
+
+    def counting(source: str, with_alt: bool = False) -> str:
+        converted.append(len(source))
+        return real(source, with_alt)
+
+    monkeypatch.setattr(model_module, "html_to_text", counting)
+    part = b"--b\r\nContent-Type: text/html\r\n\r\n" + b"<p>x</p>" * 600 + b"\r\n"
+    raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + part * 2000 + b"--b--\r\n"
+    model = parse_message(raw)
+    assert len(model["textBody"]) == 1999 and model["preview"].startswith("x x x")
+    assert sum(converted) <= 2 * MAX_HTML_CHARS
+    assert model["search"]["body"].count("x") >= MAX_HTML_CHARS // 8 - 2000
