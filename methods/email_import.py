@@ -68,17 +68,25 @@ class _Parsed:
     error: SetError | None = None
 
 
-async def parse_in_pool(inv: Invocation, octets: bytes) -> dict[str, Any]:
+async def parse_in_pool(
+    inv: Invocation, octets: bytes, must_look_like_mail: bool = True
+) -> dict[str, Any]:
     """The Email model of a message, parsed in the worker pool.
 
-    A message that cannot be parsed within the time budget is treated as unparsable:
+    A blob that is no message at all (``must_look_like_mail``: Email/copy takes what is
+    stored already), or one that cannot be parsed within the time budget, is unparsable:
     ``invalidEmail`` (RFC 8621 §4.8), never serverFail, since the same message fails the
     same way every time.
     """
     try:
-        return await inv.services.workers.run(inv.principal.id, email_tasks.parse, octets)
+        model = await inv.services.workers.run(
+            inv.principal.id, email_tasks.parse, octets, must_look_like_mail
+        )
     except BudgetExceeded:
         raise SetError("invalidEmail", "The message could not be parsed in time.") from None
+    if model is None:
+        raise SetError("invalidEmail", "The blob is not an RFC 5322 message.")
+    return model
 
 
 async def _parse_item(inv: Invocation, account: Account, item: Any) -> _Parsed:
@@ -161,12 +169,15 @@ async def email_parse(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
             not_found.append(blob_id)
             continue
         try:
-            parsed[blob_id] = await services.workers.run(
+            email = await services.workers.run(
                 inv.principal.id, email_tasks.parse_email, octets, blob_id, wanted, options
             )
         except BudgetExceeded:
-            # RFC 8621 §4.9: a blob that cannot be parsed (here: within the time budget)
+            email = None
+        if email is None:  # RFC 8621 §4.9: not a message, or not parsable within the budget
             not_parsable.append(blob_id)
+        else:
+            parsed[blob_id] = email
     return {
         "accountId": account.id,
         "parsed": parsed or None,
@@ -193,7 +204,7 @@ class EmailCopier:
         octets = await self.inv.services.blobs.get(source["blobId"])
         if octets is None:
             raise SetError("notFound", "The message is gone from the blob store.")
-        model = await parse_in_pool(self.inv, octets)
+        model = await parse_in_pool(self.inv, octets, must_look_like_mail=False)
         return await self.writer.create(model, source["blobId"], mailbox_ids, keywords, received_at)
 
     async def finish(self) -> None:

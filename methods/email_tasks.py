@@ -9,22 +9,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from jmap.message import BlobNotFoundError, EmailCreateError, build_message, parse_message
+from jmap.message import (
+    BlobNotFoundError,
+    EmailCreateError,
+    build_message,
+    looks_like_message,
+    parse_message,
+)
 
 from .email_get import BodyOptions, body_values, render_email, wanted_values
 
 __all__ = ["body_values", "build_email", "parse", "parse_email"]
 
 
-def parse(octets: bytes) -> dict[str, Any]:
-    """The stored Email model of a message (``parse_message``)."""
+def parse(octets: bytes, must_look_like_mail: bool = True) -> dict[str, Any] | None:
+    """The stored Email model of a message (``parse_message``); None for a blob that is
+    not a message at all (RFC 8621 §4.8), when that is checked."""
+    if must_look_like_mail and not looks_like_message(octets):
+        return None
     return parse_message(octets)
 
 
 def parse_email(
     octets: bytes, blob_id: str, properties: list[str], options: BodyOptions
-) -> dict[str, Any]:
-    """Email/parse of one blob: parsed and rendered, body values included."""
+) -> dict[str, Any] | None:
+    """Email/parse of one blob: parsed and rendered, body values included; None for a blob
+    that is not a message at all (RFC 8621 §4.9 notParsable)."""
+    if not looks_like_message(octets):
+        return None
     model = {
         **parse_message(octets),
         "id": None,

@@ -23,6 +23,10 @@ Entry points
     - ``search``: ``{"from", "to", "cc", "bcc", "subject", "body", "attachments"}`` strings
       to index (not needed by Email/get: pop it before storing the metadata).
 
+``looks_like_message(raw) -> bool``
+    Whether a blob is a message at all (Email/parse ``notParsable``, Email/import
+    ``invalidEmail``); damaged mail still passes.
+
 ``MessageReader(raw)`` / ``part_bytes`` / ``get_body_value``
     Re-read the stored message for part downloads and ``bodyValues``.
 
@@ -48,6 +52,7 @@ from .headers import (
     parse_header_property,
 )
 from .model import expand_parts, parse_message, parts_by_id
+from .sniff import looks_like_message
 from .thread_keys import base_subject
 from .values import MessageReader, get_body_value, part_bytes, truncate_utf8
 
@@ -64,6 +69,7 @@ __all__ = [
     "form_allowed",
     "get_body_value",
     "header_values",
+    "looks_like_message",
     "parse_form",
     "parse_header_property",
     "parse_message",

@@ -63,7 +63,7 @@ def _tokenize(value: str) -> list[Token]:
         elif ch in ",:;":
             tokens.append((ch, ch))
             i += 1
-        elif ch == ">":
+        elif ch in ">)":  # stray closers: dropped
             i += 1
         else:
             m = _EW.match(value, i) if value.startswith("=?", i) else None
@@ -72,6 +72,7 @@ def _tokenize(value: str) -> list[Token]:
                 i = m.end()
                 continue
             start = i
+            i += 1  # ch itself is not a stop character: every pass consumes one at least
             while i < n and value[i] not in _ATOM_STOP:
                 i += 1
             tokens.append(("atom", value[start:i]))

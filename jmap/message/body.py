@@ -201,25 +201,42 @@ _AUTO_PROCESSED = frozenset(
 )
 
 
+_CID_REF = re.compile(r"cid:([^\s\"'<>()]++)", re.I)
+_URL_REF = re.compile(
+    r"""(?:src|href|background)\s*+=\s*+(?:"([^"]*+)"|'([^']*+)'|([^\s>]++))""", re.I
+)
+
+
+def _html_references(html_texts: list[str]) -> tuple[set[str], set[str]]:
+    """(cid: references, attribute URLs) of the HTML bodies, lower-cased: one pass each."""
+    cids: set[str] = set()
+    urls: set[str] = set()
+    for html in html_texts:
+        cids.update(m.group(1).lower() for m in _CID_REF.finditer(html))
+        for m in _URL_REF.finditer(html):
+            urls.add("".join((m.group(1) or m.group(2) or m.group(3) or "").split()).lower())
+    return cids, urls
+
+
 def has_attachment(attachments: list[Part], html_texts: list[str]) -> bool:
     """True if some attachment should be offered as a download.
 
     Parts with ``Content-Disposition: inline`` do not count (RFC 8621 SHOULD), nor
-    signatures, nor parts an HTML body embeds via ``cid:`` or Content-Location.
+    signatures, nor parts an HTML body embeds via ``cid:`` or Content-Location.  The HTML
+    is scanned once for its references, whatever the number of attachments.
     """
-    html = "\n".join(html_texts)
-    html_lower = html.lower() if html else ""
+    cids, urls = _html_references(html_texts) if html_texts else (set(), set())
     for part in attachments:
         if part["disposition"] == "inline":
             continue
         if part["type"] in _AUTO_PROCESSED:
             continue
-        if html_lower and part["disposition"] != "attachment":
+        if part["disposition"] != "attachment":
             cid = part.get("cid")
-            if cid and ("cid:" + cid.lower()) in html_lower:
+            if cid and cid.lower() in cids:
                 continue
             loc = part.get("location")
-            if loc and loc.lower() in html_lower:
+            if loc and loc.lower() in urls:
                 continue
         return True
     return False

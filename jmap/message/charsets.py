@@ -5,54 +5,66 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+from collections.abc import Callable
 
-# Labels seen in real mail mapped to the Python codec that decodes them best.  Several map a
-# declared charset to a superset (WHATWG practice): mail labelled iso-8859-1 is very often
-# windows-1252, gb2312 is usually gb18030, ks_c_5601/euc-kr is cp949, shift_jis is cp932.
-_ALIASES: dict[str, str] = {
-    "iso-8859-1": "cp1252",
-    "iso8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "l1": "cp1252",
-    "us-ascii": "ascii",
-    "ascii": "ascii",
-    "ansi_x3.4-1968": "ascii",
-    "iso-646-us": "ascii",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "euc-cn": "gb18030",
-    "ks_c_5601-1987": "cp949",
-    "ks_c_5601": "cp949",
-    "ksc5601": "cp949",
-    "euc-kr": "cp949",
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "sjis": "cp932",
-    "x-sjis": "cp932",
-    "ms_kanji": "cp932",
-    "windows-31j": "cp932",
-    "iso-2022-jp": "iso2022_jp_ext",
-    "big5": "big5hkscs",
-    "x-big5": "big5hkscs",
-    "iso-8859-8-i": "iso8859-8",
-    "iso-8859-6-i": "iso8859-6",
-    "iso-8859-8-e": "iso8859-8",
-    "x-mac-roman": "mac-roman",
+import webencodings
+
+from .japanese import decode_eucjp, decode_iso2022jp
+
+# Labels are resolved with the label table of the WHATWG Encoding Standard (§4.2, via
+# ``webencodings``): it maps iso-8859-1/us-ascii to windows-1252, gb2312 to gbk (decoded as
+# gb18030), ks_c_5601-1987 to euc-kr (cp949), shift_jis to cp932, and so on.  Only the
+# encodings in that table are decoded, so codecs that Python knows but that are not text
+# charsets (punycode, idna, rot13, zlib, base64, hex, uu, bz2, quopri, unicode_escape, ...)
+# are refused: their decoders are not linear or not meant for text.  Mail adds a few
+# charsets the web dropped, listed in _MAIL_ONLY; the ASCII labels keep their own meaning
+# (8-bit octets in text declared as ASCII are UTF-8 far more often than windows-1252).
+_ASCII_LABELS = frozenset(
+    ("us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "iso-646-us", "us", "csascii")
+)
+_MAIL_ONLY: dict[str, str] = {
+    "utf-7": "utf-7",  # RFC 2152, still written by some mailers
     "unicode-1-1-utf-7": "utf-7",
-    "utf8": "utf-8",
-    "x-unicode20utf8": "utf-8",
-    "tis-620": "cp874",
-    "windows-874": "cp874",
-    "iso-8859-11": "cp874",
-    "x-user-defined": "cp1252",
+    "csunicode11utf7": "utf-7",
+    "iso-2022-jp-2": "iso2022_jp_2",  # RFC 1554
+    "iso-2022-kr": "iso2022_kr",  # RFC 1557 (the web maps it to "replacement")
+    "csiso2022kr": "iso2022_kr",
+}
+# WHATWG encoding name -> our decoder name, where Python's codec of that name differs.
+_WHATWG_DECODER = {
+    "gbk": "gb18030",  # the standard's gbk decoder is its gb18030 decoder
+    "shift_jis": "cp932",  # index jis0208 with the NEC and IBM extensions
+    "euc-kr": "cp949",  # index euc-kr is Unified Hangul Code
+    "big5": "big5hkscs",  # index big5 includes HKSCS
+    "windows-1252": "cp1252",
+    "iso-2022-jp": "iso-2022-jp",
+    "euc-jp": "euc-jp",
+}
+
+Decoder = Callable[[bytes, str], str]
+
+
+def _codec(name: str) -> Decoder:
+    return lambda data, errors: codecs.decode(data, name, errors)
+
+
+def _windows_1252(data: bytes, errors: str) -> str:
+    return _cp1252(data)
+
+
+_X_USER_DEFINED = webencodings.lookup("x-user-defined")
+# Decoders that are not Python codecs of the same name.
+_SPECIAL: dict[str, Decoder] = {
+    "iso-2022-jp": decode_iso2022jp,
+    "euc-jp": decode_eucjp,
+    "cp1252": _windows_1252,
+    "x-user-defined": lambda data, errors: _X_USER_DEFINED.codec_info.decode(data, errors)[0],
 }
 
 
 @functools.lru_cache(maxsize=256)
 def resolve_charset(label: str | None) -> str | None:
-    """Return the Python codec name for a MIME charset label, or None if unknown."""
+    """The decoder name for a MIME charset label (WHATWG label table), or None if unknown."""
     if not label:
         return None
     name = label.strip().strip("\"'").strip().lower()
@@ -60,15 +72,25 @@ def resolve_charset(label: str | None) -> str | None:
         name = name.split("*", 1)[0]
     if not name:
         return None
-    name = _ALIASES.get(name, name)
-    try:
-        info = codecs.lookup(name)
-    except LookupError:
+    if name in _ASCII_LABELS:
+        return "ascii"
+    if name in _MAIL_ONLY:
+        return _MAIL_ONLY[name]
+    encoding = webencodings.lookup(name)
+    if encoding is None or encoding.name == "replacement":
         return None
-    # Refuse non-text codecs (base64, rot13, zlib, ...) that codecs.lookup also knows.
-    if not getattr(info, "_is_text_encoding", True):
-        return None
-    return info.name
+    if encoding.name in _WHATWG_DECODER:
+        return _WHATWG_DECODER[encoding.name]
+    if encoding.name == "x-user-defined":
+        return "x-user-defined"
+    return encoding.codec_info.name
+
+
+def _decode_as(data: bytes, codec: str, errors: str = "strict") -> str:
+    decoder = _SPECIAL.get(codec)
+    if decoder is None:
+        return codecs.decode(data, codec, errors)
+    return decoder(data, errors)
 
 
 def is_known_charset(label: str | None) -> bool:
@@ -129,27 +151,22 @@ def _decode_text(data: bytes, charset: str | None) -> tuple[str, bool]:
         if data.isascii():
             if b"\x1b$" in data:  # undeclared 7-bit ISO-2022-JP (escape sequences)
                 try:
-                    return data.decode("iso2022_jp_ext"), False
+                    return decode_iso2022jp(data), False
                 except UnicodeDecodeError:
                     pass
             return data.decode("ascii"), False
         return _fallback(data), False
     try:
-        return data.decode(codec), False
+        return _decode_as(data, codec), False
     except UnicodeDecodeError:
         pass
-    except Exception:  # some codecs raise other errors on garbage
-        return _fallback(data), True
-    if codec != "utf-8":
+    if codec != "utf-8" and not data.isascii():
         # A wrong label is common (UTF-8 content labelled as a legacy charset).
         try:
             return data.decode("utf-8"), False
         except UnicodeDecodeError:
             pass
-    try:
-        return data.decode(codec, errors="replace"), True
-    except Exception:
-        return _fallback(data), True
+    return _decode_as(data, codec, "replace"), True
 
 
 def decode_header_bytes(data: bytes, hint: str | None = None) -> str:
@@ -165,7 +182,7 @@ def _decode_header_bytes(data: bytes, hint: str | None = None) -> str:
     codec = resolve_charset(hint)
     if codec and codec not in ("ascii", "utf-8"):
         try:
-            return data.decode(codec)
-        except Exception:
+            return _decode_as(data, codec)
+        except UnicodeDecodeError:
             pass
     return _cp1252(data)

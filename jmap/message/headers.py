@@ -8,6 +8,7 @@ from email.utils import parsedate_tz
 from typing import Any
 
 from .addresses import parse_addresses, parse_grouped_addresses
+from .bounds import MAX_FIELD_OCTETS, MAX_HEADER_FIELDS
 from .charsets import decode_header_bytes
 from .params import strip_comments
 from .rfc2047 import decode_words, nfc, unfold
@@ -95,6 +96,7 @@ def parse_header_property(prop: str) -> tuple[str, str, bool] | None:
 
 
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+_BLANKS = re.compile(rb"[ \t]*")
 
 
 def split_header_block(buf: bytes, start: int = 0, end: int | None = None):
@@ -105,12 +107,18 @@ def split_header_block(buf: bytes, start: int = 0, end: int | None = None):
     A leading mbox ``From `` line is skipped.  A line that is neither a field nor a
     continuation is treated as a (badly folded) continuation of the previous field; if it
     comes first, the entity has no header block.  The block ends at the first empty line.
+
+    At most ``MAX_HEADER_FIELDS`` fields of ``MAX_FIELD_OCTETS`` each are kept (see
+    :mod:`.bounds`).  Before the first field, lines of blanks are skipped and a field
+    line's leading blanks are ignored (mail relayed by some large providers starts that
+    way), as Python's ``email`` package and MimeKit also recover the header.
     """
     if end is None:
         end = len(buf)
     spans: list[list[Any]] = []  # [name, value_start, value_end]
     pos = start
     first = True
+    dropping = False  # past MAX_HEADER_FIELDS: the rest of the section is skipped
     while pos < end:
         nl = buf.find(b"\n", pos, end)
         line_end = end if nl < 0 else nl + 1
@@ -120,11 +128,18 @@ def split_header_block(buf: bytes, start: int = 0, end: int | None = None):
         if content_end == pos:  # empty line: end of header block
             return _finish(buf, spans), line_end
         c = buf[pos]
-        if (c == 0x20 or c == 0x09) and spans:
+        if dropping:
+            pass
+        elif (c == 0x20 or c == 0x09) and spans:
             spans[-1][2] = content_end
+        elif (c == 0x20 or c == 0x09) and _BLANKS.fullmatch(buf, pos, content_end):
+            pass  # a line of blanks before the first field
         else:
-            m = _FIELD.match(buf, pos, content_end)
-            if m:
+            field_at = pos if spans else _BLANKS.match(buf, pos, content_end).end()
+            m = _FIELD.match(buf, field_at, content_end)
+            if m and len(spans) >= MAX_HEADER_FIELDS:
+                dropping = True
+            elif m:
                 spans.append([m.group(1).decode("ascii"), m.end(), content_end])
             elif first and buf.startswith(b"From ", pos):
                 pass
@@ -138,7 +153,7 @@ def split_header_block(buf: bytes, start: int = 0, end: int | None = None):
 
 
 def _finish(buf: bytes, spans: list[list[Any]]) -> list[RawHeader]:
-    return [(name, buf[vs:ve]) for name, vs, ve in spans]
+    return [(name, buf[vs : min(ve, vs + MAX_FIELD_OCTETS)]) for name, vs, ve in spans]
 
 
 def raw_form(value: bytes) -> str:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from .bounds import MAX_DEPTH, MAX_PARTS
 from .headers import RawHeader, header_text, split_header_block
 from .params import parse_params, valid_media_type
 from .transfer import decode_transfer
-
-MAX_DEPTH = 40  # multipart nesting deeper than this is not split further
-MAX_PARTS = 2000  # total entities per message
 
 
 class Entity:
@@ -174,11 +172,3 @@ def parse_entities(raw: bytes) -> Entity:
             counter += 1
             ent.part_id = str(counter)
     return root
-
-
-def find_part(root: Entity, part_id: str) -> Entity | None:
-    """The leaf entity with the given partId, or None."""
-    for ent in root.walk():
-        if ent.part_id == part_id:
-            return ent
-    return None

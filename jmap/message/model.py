@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .body import Part, has_attachment, iter_parts, make_part, split_body
+from .bounds import MAX_HTML_CHARS
 from .headers import (
     as_addresses,
     as_message_ids,
@@ -58,7 +60,7 @@ def _received_at(headers: list[tuple[str, bytes]]) -> str | None:
     return None
 
 
-def make_preview(texts: list[str]) -> str:
+def make_preview(texts: Iterable[str]) -> str:
     """Up to 256 characters of collapsed plain text from the given body texts."""
     words: list[str] = []
     length = 0
@@ -108,17 +110,23 @@ def _parse(raw: bytes) -> dict[str, Any]:
             html_cache[pid] = part_text(entities[pid])[0]
         return html_cache[pid]
 
+    # HTML characters left to turn into text, for the preview and for the search index
+    html_budget = {False: MAX_HTML_CHARS, True: MAX_HTML_CHARS}
+
     def plain(part: Part, with_alt: bool = False) -> str:
         key = part["partId"] + ("+alt" if with_alt else "")
         if key not in plain_cache:
             if part["type"] == "text/html":
-                plain_cache[key] = html_to_text(source(part), with_alt=with_alt)
+                html = source(part)[: html_budget[with_alt]]
+                html_budget[with_alt] -= len(html)
+                plain_cache[key] = html_to_text(html, with_alt=with_alt) if html else ""
             else:
                 plain_cache[key] = source(part)
         return plain_cache[key]
 
-    def texts(parts: list[Part], with_alt: bool = False) -> list[str]:
-        return [plain(p, with_alt) for p in parts if p["type"] in ("text/plain", "text/html")]
+    def texts(parts: list[Part], with_alt: bool = False) -> Iterator[str]:
+        """Lazily: the preview stops converting once it has its 256 characters."""
+        return (plain(p, with_alt) for p in parts if p["type"] in ("text/plain", "text/html"))
 
     preview = make_preview(texts(text_body)) or make_preview(texts(html_body))
     html_sources = [source(p) for p in html_body if p["type"] == "text/html"]
@@ -137,7 +145,7 @@ def _parse(raw: bytes) -> dict[str, Any]:
         "baseSubject": base_subject(model["subject"]),
     }
     names = [p["name"] for p in iter_parts(structure) if p["name"]]
-    model["search"] = search_fields(model, texts(text_body, with_alt=True), names)
+    model["search"] = search_fields(model, list(texts(text_body, with_alt=True)), names)
     return model
 
 

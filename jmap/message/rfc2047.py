@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from urllib.parse import unquote_to_bytes
 
+from .bounds import MAX_NON_STARTERS
 from .charsets import decode_text, resolve_charset
 from .transfer import b64decode_lenient
 
@@ -111,10 +113,39 @@ def unfold(value: str) -> str:
     return _FOLD.sub("", value).replace("\r", "")
 
 
+@functools.cache
+def _long_non_starter_run() -> re.Pattern[str]:
+    """``MAX_NON_STARTERS`` non-starters followed by one more (UAX #15 §13)."""
+    ranges: list[str] = []
+    first = last = -2
+    for cp in range(0x300, 0x1F000):  # every non-starter lies in this range
+        char = chr(cp)
+        non_starter = unicodedata.combining(char) != 0 or (
+            unicodedata.decomposition(char)[:1] not in ("", "<")
+            and unicodedata.combining(unicodedata.normalize("NFD", char)[0]) != 0
+        )
+        if not non_starter:
+            continue
+        if cp != last + 1:
+            if first >= 0:
+                ranges.append(f"{re.escape(chr(first))}-{re.escape(chr(last))}")
+            first = cp
+        last = cp
+    ranges.append(f"{re.escape(chr(first))}-{re.escape(chr(last))}")
+    cls = "[" + "".join(ranges) + "]"
+    return re.compile(f"{cls}{{{MAX_NON_STARTERS}}}(?={cls})")
+
+
 def nfc(value: str) -> str:
-    """NFC-normalise (fast path for ASCII)."""
+    """NFC-normalise (fast path for ASCII), in the Stream-Safe Text Format of UAX #15 §13.
+
+    CPython reorders each run of combining marks by insertion sort, so one long run makes
+    normalisation quadratic; a U+034F COMBINING GRAPHEME JOINER after every 30 marks in a
+    row (which no real text has) keeps it linear.
+    """
     if value.isascii():
         return value
+    value = _long_non_starter_run().sub(lambda m: m.group() + "\u034f", value)
     return unicodedata.normalize("NFC", value)
 
 

@@ -5,42 +5,62 @@ from __future__ import annotations
 import re
 
 # RFC 5256 only knows re/fw/fwd; common localised reply/forward prefixes are added.
-_REFWD = r"(?:re|fwd?|aw|wg|sv|vs|antw|odp|tr|rif|doorst)"
-_BLOB = r"\[[^\[\]]*\]\s*"
-_LEADER = re.compile(rf"^(?:{_BLOB})*{_REFWD}\s*(?:{_BLOB})?:\s*", re.I)
-_BLOB_LEADER = re.compile(rf"^{_BLOB}")
-_FWD_TRAILER = re.compile(r"\s*\(fwd\)\s*$", re.I)
-_FWD_WRAP = re.compile(r"^\[fwd:(.*)\]$", re.I | re.S)
+_REFWD = re.compile(
+    r"(?:re|fwd?|aw|wg|sv|vs|antw|odp|tr|rif|doorst)\s*+(?:\[[^\[\]]*+\])?\s*+:\s*+", re.I
+)
+_BLOB = re.compile(r"\[[^\[\]]*+\]\s*+")
+_FWD = "(fwd)"
+_WRAP = "[fwd:"
 
 
 def base_subject(subject: str | None) -> str:
-    """The RFC 5256 §2.1 base subject, case-folded, for threading and sorting."""
+    """The RFC 5256 §2.1 base subject, case-folded, for threading and sorting.
+
+    The steps work on a window ``text[start:end]`` that only shrinks, so each character is
+    looked at a bounded number of times: linear in the subject, however it is built.
+    """
     if not subject:
         return ""
     text = " ".join(subject.split())  # step 1: unfold, collapse whitespace
+    start, end = 0, len(text)
     while True:
         # step 2: remove "(fwd)" trailers
-        while True:
-            new = _FWD_TRAILER.sub("", text)
-            if new == text:
-                break
-            text = new
+        while end - start >= len(_FWD) and text[end - len(_FWD) : end].lower() == _FWD:
+            end -= len(_FWD)
+            while end > start and text[end - 1].isspace():
+                end -= 1
         # steps 3-5: remove leaders ("Re:", "[list] Fwd:") and blobs that leave text behind
         while True:
-            new = _LEADER.sub("", text)
-            if new == text:
-                m = _BLOB_LEADER.match(text)
-                if m and text[m.end() :].strip():
-                    new = text[m.end() :]
-            if new == text:
+            blobs: list[int] = []  # where each blob of the leading run starts
+            pos = start
+            while (m := _BLOB.match(text, pos, end)) is not None:
+                blobs.append(pos)
+                pos = m.end()
+            m = _REFWD.match(text, pos, end)
+            if m is not None:  # step 3: a subj-leader, its blobs included
+                start = m.end()
+            elif not blobs:
                 break
-            text = new.strip()
+            elif pos < end:  # step 4: every blob goes, text is left behind
+                start = pos
+            elif len(blobs) > 1:  # ... all but the last, which would leave nothing
+                start = blobs[-1]
+                break
+            else:
+                break
         # step 6: "[fwd: subject]" wrapper
-        m = _FWD_WRAP.match(text)
-        if not m:
-            break
-        text = m.group(1).strip()
-    return text.casefold()
+        if end - start > len(_WRAP) and text[start : start + len(_WRAP)].lower() == _WRAP:
+            if text[end - 1] != "]":
+                break
+            start += len(_WRAP)
+            end -= 1
+            while start < end and text[start].isspace():
+                start += 1
+            while end > start and text[end - 1].isspace():
+                end -= 1
+            continue
+        break
+    return text[start:end].casefold()
 
 
 def thread_message_ids(*id_lists: list[str] | None) -> list[str]:

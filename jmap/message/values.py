@@ -7,7 +7,7 @@ from typing import Any
 
 from .body import part_charset
 from .charsets import decode_text, resolve_charset
-from .mime import Entity, find_part, parse_entities
+from .mime import Entity, parse_entities
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
@@ -73,6 +73,7 @@ class MessageReader:
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
         self._root: Entity | None = None
+        self._leaves: dict[str, Entity] | None = None
 
     @property
     def root(self) -> Entity:
@@ -81,8 +82,10 @@ class MessageReader:
         return self._root
 
     def part(self, part_id: str) -> Entity | None:
-        """The leaf entity with this partId, or None."""
-        return find_part(self.root, part_id)
+        """The leaf entity with this partId, or None (one walk of the tree for all parts)."""
+        if self._leaves is None:
+            self._leaves = {e.part_id: e for e in self.root.walk() if e.part_id is not None}
+        return self._leaves.get(part_id)
 
     def part_bytes(self, part_id: str) -> bytes | None:
         """Content octets (transfer-decoded) of a part: what its blobId downloads."""
