@@ -1,4 +1,4 @@
-"""Fuzz the SearchSnippet highlighter (methods/search_snippet.py, RFC 8621 §5): HTML-escaped
+"""Fuzz the SearchSnippet highlighter (methods/snippet_html.py, RFC 8621 §5): HTML-escaped
 text with ``<mark>`` around the match markers, cut to at most ``max_octets`` UTF-8 octets."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import _harness
 import atheris
 
-with atheris.instrument_imports(include=["methods.search_snippet"]):
+with atheris.instrument_imports(include=["methods.snippet_html"]):
     from jmap.store.mail import MARK_END, MARK_START
-    from methods.search_snippet import highlight
+    from methods.snippet_html import highlight
 
 ALPHABET = ["<", ">", "&", '"', "a", " ", "é", "😀", MARK_START, MARK_END]
 
