@@ -11,7 +11,9 @@ import zlib
 
 import pytest
 
-from .conftest import CORPUS, mailboxes, message, upload
+from tests.corpus import load
+
+from .conftest import mailboxes, message, upload
 
 NOT_MESSAGES = {
     "png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06",
@@ -60,10 +62,7 @@ def test_import_answers_invalid_email(alice, blobs):
 
 @pytest.mark.parametrize("name", DAMAGED)
 def test_damaged_real_mail_still_parses_and_imports(alice, name):
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip(f"corpus file {name} not available")
-    blob_id = upload(alice, path.read_bytes())
+    blob_id = upload(alice, load(name))
     result = alice.ok("Email/parse", {"blobIds": [blob_id]})
     assert result["notParsable"] is None and blob_id in result["parsed"]
     inbox = mailboxes(alice)["inbox"]
