@@ -142,23 +142,28 @@ class PushSubscriptionMethods:
         }
 
     async def _prepare(self, inv: Invocation, obj: dict[str, Any]) -> dict[str, Any] | SetError:
-        """Check a new subscription outside the transaction (the url check resolves DNS)."""
+        """Check a new subscription outside the transaction (the url check resolves DNS).
+
+        Every invalid property is named at once (RFC 8620 §5.3)."""
+        bad = set(self.schema.invalid_properties(obj))
+        bad.update(self.schema.required - obj.keys())
+        why = []
         if "id" in obj:
-            return invalid_properties(["id"], "The id is set by the server.")
+            bad.add("id")
+            why.append("The id is set by the server.")
         if obj.get("verificationCode") is not None:
-            return invalid_properties(["verificationCode"], "It must be null on create.")
-        missing = sorted(self.schema.required - obj.keys())
-        if missing:
-            return invalid_properties(missing, "Required properties are missing.")
-        bad = self.schema.invalid_properties(obj)
+            bad.add("verificationCode")
+            why.append("verificationCode must be null on create.")
+        if "keys" not in bad and obj.get("keys") is not None and not check_keys(obj["keys"]):
+            bad.add("keys")
+            why.append("keys must hold a P-256 point and 16 octets.")
+        if "url" not in bad:
+            reason = await check_push_url(obj["url"], inv.services.config.push_allow_local_http)
+            if reason:
+                bad.add("url")
+                why.append(reason)
         if bad:
-            return invalid_properties(bad)
-        if obj.get("keys") is not None and not check_keys(obj["keys"]):
-            return invalid_properties(["keys"], "keys must hold a P-256 point and 16 octets.")
-        config = inv.services.config
-        reason = await check_push_url(obj["url"], config.push_allow_local_http)
-        if reason:
-            return invalid_properties(["url"], reason)
+            return invalid_properties(sorted(bad), " ".join(why) or None)
         return self.schema.with_defaults(obj)
 
     async def _create(self, inv: Invocation, tx: Transaction, obj: dict[str, Any]) -> Document:

@@ -133,6 +133,16 @@ def test_create_checks(push_server, receiver):
     assert result["notCreated"]["keys"]["properties"] == ["keys"]
 
 
+def test_create_names_every_invalid_property_at_once(push_server, receiver):
+    """RFC 8620 §5.3: invalidProperties lists all the invalid properties, not the first."""
+    client = push_server.node.client(CAROL)
+    obj = {"id": "x", "verificationCode": "x", "types": 7, "url": "ftp://127.0.0.1/x"}
+    result = client.ok("PushSubscription/set", {"create": {"all": obj}})
+    error = result["notCreated"]["all"]
+    assert error["type"] == "invalidProperties"
+    assert error["properties"] == ["deviceClientId", "id", "types", "url", "verificationCode"]
+
+
 def test_expires_is_clamped_and_expired_subscriptions_get_nothing(push_server, receiver):
     client = push_server.node.client(CAROL)
     created = subscribe(client, receiver.url("/exp"), expires="2999-01-01T00:00:00Z")
