@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jmap.api import Invocation
-from jmap.errors import MethodError, SetError, invalid_properties
+from jmap.errors import MethodError, SetError
 from jmap.ids import encode_state, utc_date
 from jmap.part_blobs import read_blob, split_blob_id
 from jmap.store.base import Account, Document, Transaction
@@ -16,13 +16,7 @@ from jmap.workers import BudgetExceeded
 
 from . import email_tasks
 from .email_get import PARSE_DEFAULT, BodyOptions, check_properties
-from .email_rules import (
-    check_email_metadata,
-    check_email_size,
-    check_keywords,
-    check_mailboxes,
-    check_received_at,
-)
+from .email_rules import check_email_metadata, check_email_size
 from .email_write import CREATED_PROPERTIES, EMAIL, EmailWriter
 from .standard import SetResult, check_state, create_each
 
@@ -196,11 +190,16 @@ class EmailCopier:
 
     async def copy(self, source: Document, overrides: dict[str, Any]) -> Document:
         unknown = sorted(set(overrides) - COPY_OVERRIDES)
-        if unknown:
-            raise invalid_properties(unknown, "Only mailboxIds, keywords, receivedAt.")
-        mailbox_ids = await check_mailboxes(self.inv, self.tx, overrides.get("mailboxIds"))
-        keywords = check_keywords(overrides.get("keywords", source["keywords"]))
-        received_at = check_received_at(overrides.get("receivedAt")) or source["receivedAt"]
+        metadata = {"keywords": source["keywords"], **overrides}
+        # every invalid property at once (RFC 8620 §5.3)
+        mailbox_ids, keywords, received_at = await check_email_metadata(
+            self.inv,
+            self.tx,
+            metadata,
+            unknown,
+            "Only mailboxIds, keywords, receivedAt." if unknown else None,
+        )
+        received_at = received_at or source["receivedAt"]
         octets = await self.inv.services.blobs.get(source["blobId"])
         if octets is None:
             raise SetError("notFound", "The message is gone from the blob store.")

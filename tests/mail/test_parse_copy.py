@@ -102,6 +102,12 @@ def test_copy_with_destroy_original(tmp_path):
                                 "subject": "x",
                             },
                             "gone": {"id": "Mnope", "mailboxIds": {bob_inbox: True}},
+                            "many": {
+                                "id": original,
+                                "mailboxIds": {"Mnope": True},
+                                "keywords": {"no spaces": True},
+                                "subject": "x",
+                            },
                         },
                         "onSuccessDestroyOriginal": True,
                     },
@@ -115,6 +121,10 @@ def test_copy_with_destroy_original(tmp_path):
         assert set(created) == {"id", "blobId", "threadId", "size"}
         assert copy["notCreated"]["bad"]["type"] == "invalidProperties"
         assert copy["notCreated"]["gone"]["type"] == "notFound"
+        # every invalid property at once (RFC 8620 §5.3)
+        many = copy["notCreated"]["many"]
+        assert many["type"] == "invalidProperties"
+        assert many["properties"] == ["keywords", "mailboxIds", "subject"]
         assert destroyed["destroyed"] == [original]
         got = bob.ok("Email/get", {"ids": [created["id"]], "properties": ["keywords", "subject"]})
         assert got["list"][0] == {
