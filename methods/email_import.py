@@ -84,12 +84,14 @@ async def parse_in_pool(
 
 
 async def _parse_item(inv: Invocation, account: Account, item: Any) -> _Parsed:
-    if not isinstance(item, dict) or set(item) - IMPORT_PROPERTIES:
+    if not isinstance(item, dict):
         return _Parsed()  # refused by the checks in the transaction
     try:
         found = await _message(inv, account, item.get("blobId"))
         if found is None:
             return _Parsed(blob_missing=True)
+        if set(item) - IMPORT_PROPERTIES:
+            return _Parsed()  # refused by the checks in the transaction: no need to parse
         blob_id, octets = found
         check_email_size(inv, len(octets))
         return _Parsed(blob_id, await parse_in_pool(inv, octets))

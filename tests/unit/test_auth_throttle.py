@@ -28,6 +28,9 @@ class FakeData:
     async def principal_for_token(self, digest: str, now: float) -> Principal | None:
         return self.tokens.get(digest)
 
+    async def token_used(self, digest: str, when: float) -> None:
+        pass
+
 
 def basic(login: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
