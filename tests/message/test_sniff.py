@@ -7,13 +7,13 @@ import random
 import pytest
 
 from jmap.message import looks_like_message
+from tests.corpus import require_corpus
 
-from .conftest import corpus_files
 
-
-@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)
-def test_every_corpus_message_is_a_message(path):
-    assert looks_like_message(path.read_bytes())
+def test_every_corpus_message_is_a_message():
+    """Skips without the corpus (fails under CI, where it is always laid out)."""
+    not_messages = [p.name for p in require_corpus() if not looks_like_message(p.read_bytes())]
+    assert not_messages == []
 
 
 @pytest.mark.parametrize(
