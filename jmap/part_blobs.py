@@ -12,10 +12,13 @@ import asyncio
 import tempfile
 import time
 import weakref
-from typing import IO
+from collections.abc import Callable
+from typing import IO, TypeVar
 
 from .message import part_bytes
 from .store.base import BlobStore, BlobStream, DataStore, is_blob_id
+
+T = TypeVar("T")
 
 MAX_EXTRACTIONS = 2
 SPOOL_IN_MEMORY = 1 << 20
@@ -55,6 +58,15 @@ def _extract(octets: bytes, parts: list[str]) -> bytes | None:
     return octets
 
 
+async def _from_message(
+    blobs: BlobStore, root: str, parts: list[str], extract: Callable[[bytes, list[str]], T]
+) -> T | None:
+    """``extract(message octets, partIds)`` in a worker thread, within the extraction limit."""
+    async with _extractions():
+        octets = await blobs.get(root)
+        return None if octets is None else await asyncio.to_thread(extract, octets, parts)
+
+
 async def _visible_root(
     data: DataStore, account_id: str, blob_id: str
 ) -> tuple[str, list[str]] | None:
@@ -79,9 +91,7 @@ async def read_blob(
     root, parts = split
     if not parts:
         return await blobs.get(root)
-    async with _extractions():
-        octets = await blobs.get(root)
-        return None if octets is None else await asyncio.to_thread(_extract, octets, parts)
+    return await _from_message(blobs, root, parts, _extract)
 
 
 class SpooledPart:
@@ -118,6 +128,4 @@ async def open_blob(
     root, parts = split
     if not parts:
         return await blobs.open_stream(root)
-    async with _extractions():
-        octets = await blobs.get(root)
-        return None if octets is None else await asyncio.to_thread(_spool_part, octets, parts)
+    return await _from_message(blobs, root, parts, _spool_part)
