@@ -10,13 +10,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .jobs import JobQueue
 
 Document = dict[str, Any]
 
 #: A document handed to a transaction may carry input for the backend's indexes under this
 #: key (e.g. full text); backends index it and never store it in the document.
 INDEX_ONLY = "_index"
+
+#: The account of server-wide records (local domains, aliases, DKIM keys): ordinary objects
+#: of a reserved account that every backend creates on open and no principal can access.
+SERVER_ACCOUNT = "_server"
 
 
 class StoreError(Exception):
@@ -121,9 +128,17 @@ class Transaction(Protocol):
 
     async def remove_blob_refs(self, ref: str) -> None: ...
 
+    async def enqueue(
+        self, queue: str, payload: Document, due: float, job_id: str | None = None
+    ) -> str:
+        """Add a job (see ``jobs.JobQueue``) that commits with this transaction, or not at all."""
+
 
 class DataStore(Protocol):
-    """The data role: principals, accounts, objects, change log, blob ownership."""
+    """The data role: principals, accounts, objects, change log, blob ownership, and the
+    job queue (``jobs``, see ``jobs.JobQueue``)."""
+
+    jobs: JobQueue
 
     async def open(self) -> None: ...
 

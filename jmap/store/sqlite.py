@@ -33,6 +33,7 @@ import orjson
 from ..datadir import make_database_private
 from .base import (
     INDEX_ONLY,
+    SERVER_ACCOUNT,
     Account,
     CannotCalculateChanges,
     Changes,
@@ -44,6 +45,8 @@ from .base import (
     TokenInfo,
     WriteConflict,
 )
+from .sqlite_jobs import SCHEMA as JOBS_SCHEMA
+from .sqlite_jobs import SqliteJobQueue, insert_job, new_job_id
 
 T = TypeVar("T")
 
@@ -158,6 +161,12 @@ class Indexer(Protocol):
     def drop_account(self, conn: sqlite3.Connection, account_id: str) -> None: ...
 
 
+class Writes(Protocol):
+    """What the writer flushes: a transaction's buffer, or one job-queue operation."""
+
+    def write(self, conn: sqlite3.Connection) -> None: ...
+
+
 def _new_opaque_id(prefix: str) -> str:
     return prefix + secrets.token_hex(8)
 
@@ -183,6 +192,7 @@ class SqliteDataStore:
         self._entering = 0
         self._orphan_commits: set[asyncio.Future[None]] = set()
         self._reader_conns: list[sqlite3.Connection] = []
+        self.jobs = SqliteJobQueue(self)
 
     # -- plumbing --
     async def open(self) -> None:
@@ -196,6 +206,11 @@ class SqliteDataStore:
                 self._write_conn.execute("ALTER TABLE tokens ADD COLUMN last_used REAL")
             for indexer in self.indexers.values():
                 self._write_conn.executescript(indexer.schema_sql)
+            self._write_conn.executescript(JOBS_SCHEMA)
+            self._write_conn.execute(
+                "INSERT OR IGNORE INTO accounts (id, name, owner_id) VALUES (?, 'server', '')",
+                (SERVER_ACCOUNT,),
+            )
 
         await self._on_writer(setup)
 
@@ -467,7 +482,11 @@ class SqliteDataStore:
             raise NotFoundError(account_id)
         return SqliteTransaction(self, account_id, row[0], row[1])
 
-    async def _flush(self, tx: SqliteTransaction) -> asyncio.Future[None]:
+    async def flush_now(self, writes: Writes) -> None:
+        """Write outside any account's transaction (the job queue), durable on return."""
+        await (await self._flush(writes))
+
+    async def _flush(self, tx: Writes) -> asyncio.Future[None]:
         """Write a transaction's buffer into the open batch; the future says when durable."""
         durable = asyncio.get_running_loop().create_future()
         self._entering += 1
@@ -762,7 +781,7 @@ def _collapse(rows: Any, since: int, current: int, max_changes: int | None) -> C
     return changes
 
 
-def _flush_one(conn: sqlite3.Connection, tx: SqliteTransaction, batch_open: bool) -> None:
+def _flush_one(conn: sqlite3.Connection, tx: Writes, batch_open: bool) -> None:
     """On the writer thread: a transaction's writes as a savepoint of the open batch."""
     if not batch_open:
         conn.execute("BEGIN IMMEDIATE")
@@ -793,6 +812,7 @@ class SqliteTransaction:
         self._changes: dict[tuple[str, str], list[Any]] = {}
         self._blob_refs: list[tuple[str, str]] = []
         self._removed_refs: list[str] = []
+        self._jobs: list[tuple[str, str, Document, float]] = []
         self._next_id = next_id
         #: after commit: type name -> its new modseq, for state-change events
         self.changed_types: dict[str, int] = {}
@@ -802,6 +822,7 @@ class SqliteTransaction:
             self._pending
             or self._blob_refs
             or self._removed_refs
+            or self._jobs
             or self._next_id != self._start[1]
         )
 
@@ -855,6 +876,8 @@ class SqliteTransaction:
             "INSERT OR IGNORE INTO blob_refs (account_id, blob_id, ref) VALUES (?, ?, ?)",
             [(account, blob_id, ref) for blob_id, ref in self._blob_refs],
         )
+        for queue, job_id, payload, due in self._jobs:
+            insert_job(conn, queue, job_id, payload, due)
         conn.execute(
             "UPDATE accounts SET modseq = ?, next_id = ? WHERE id = ?",
             (modseq, self._next_id, account),
@@ -939,6 +962,13 @@ class SqliteTransaction:
         # in this transaction must be dropped here, or it would outlive its removal.
         self._blob_refs = [pair for pair in self._blob_refs if pair[1] != ref]
         self._removed_refs.append(ref)
+
+    async def enqueue(
+        self, queue: str, payload: Document, due: float, job_id: str | None = None
+    ) -> str:
+        job_id = job_id or new_job_id()
+        self._jobs.append((queue, job_id, payload, due))
+        return job_id
 
 
 def _base36(number: int) -> str:
