@@ -8,4 +8,7 @@ WEBSOCKET = "urn:ietf:params:jmap:websocket"
 #: RFC 9749: the VAPID key a client passes to its push service (``applicationServerKey``)
 WEBPUSH_VAPID = "urn:ietf:params:jmap:webpush-vapid"
 
-SUPPORTED = frozenset({CORE, MAIL, WEBSOCKET, WEBPUSH_VAPID})
+#: RFC 8621 §8: the VacationResponse singleton
+VACATION_RESPONSE = "urn:ietf:params:jmap:vacationresponse"
+
+SUPPORTED = frozenset({CORE, MAIL, WEBSOCKET, WEBPUSH_VAPID, VACATION_RESPONSE})

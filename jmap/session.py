@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from .capabilities import CORE, MAIL, WEBPUSH_VAPID, WEBSOCKET
+from .capabilities import CORE, MAIL, VACATION_RESPONSE, WEBPUSH_VAPID, WEBSOCKET
 from .config import Config
 from .store.base import Account, Principal
 from .store.mail import SORT_PROPERTIES
@@ -68,6 +68,7 @@ def build_session(
         CORE: core_capability(config),
         MAIL: {},
         WEBSOCKET: websocket_capability(config),
+        VACATION_RESPONSE: {},
     }
     if vapid_public_key is not None:
         capabilities[WEBPUSH_VAPID] = {"applicationServerKey": vapid_public_key}
@@ -78,11 +79,15 @@ def build_session(
                 "name": a.name,
                 "isPersonal": a.is_personal,
                 "isReadOnly": a.is_read_only,
-                "accountCapabilities": {CORE: {}, MAIL: mail_account_capability(config, a)},
+                "accountCapabilities": {
+                    CORE: {},
+                    MAIL: mail_account_capability(config, a),
+                    VACATION_RESPONSE: {},
+                },
             }
             for a in accounts
         },
-        "primaryAccounts": {MAIL: personal.id} if personal else {},
+        "primaryAccounts": {MAIL: personal.id, VACATION_RESPONSE: personal.id} if personal else {},
         "username": principal.login,
         "apiUrl": f"{base}/jmap/api/",
         "downloadUrl": f"{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}",

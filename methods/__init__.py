@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jmap.api import MethodRegistry
 
-from . import blob, core, push_subscription, search_snippet
+from . import blob, core, push_subscription, search_snippet, vacation_response
 from .email import EmailType
 from .mailbox import MailboxType
 from .thread import ThreadType
@@ -18,6 +18,7 @@ def build_registry() -> MethodRegistry:
     blob.register(registry)
     search_snippet.register(registry)
     push_subscription.register(registry)
+    vacation_response.register(registry)
     for data_type in DATA_TYPES:
         data_type.register(registry)
     return registry
