@@ -24,10 +24,15 @@ run: $(STAMP)
 
 ## Servers the tests start themselves (from Debian's packages).
 test-servers:
-	@command -v redis-server >/dev/null || { \
-		echo "installing redis-server from Debian's packages"; \
-		(apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || \
-		(sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null); }
+	@missing=""; \
+	for pair in redis-server:redis-server rspamd:rspamd clamd:clamav-daemon swaks:swaks; do \
+		command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing from Debian's packages:$$missing"; \
+		(apt-get update -qq && apt-get install -y -qq $$missing >/dev/null) || \
+		(sudo apt-get update -qq && sudo apt-get install -y -qq $$missing >/dev/null); \
+	fi
 
 ## Install test dependencies and run the whole suite.
 test: $(TSTAMP) test-servers

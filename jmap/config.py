@@ -118,6 +118,12 @@ class Config:
     push_vapid_subject: str = "mailto:postmaster@localhost"
     #: allow PushSubscription urls on loopback addresses, over http too (tests only!)
     push_allow_local_http: bool = False
+    # -- content scanning of inbound mail: a configured scanner is required (451 when down) --
+    #: rspamd's normal worker (http://127.0.0.1:11333); unset: no spam scanning
+    rspamd_url: str | None = None
+    rspamd_password: str | None = None
+    #: clamd's INSTREAM socket, HOST:PORT or a Unix socket path; unset: no virus scanning
+    clamd_address: str | None = None
 
     @property
     def host(self) -> str:
@@ -162,6 +168,8 @@ _ENV = {
     "FULMAR_LOG_LEVEL": "log_level",
     "FULMAR_REDIS_URL": "redis_url",
     "FULMAR_METRICS_TOKEN": "metrics_token",
+    "FULMAR_RSPAMD_URL": "rspamd_url",
+    "FULMAR_CLAMD_ADDRESS": "clamd_address",
 }
 
 
@@ -275,6 +283,7 @@ _CHECKED_VALUES = ("listen", "log_level")
 _URL_SCHEMES = {
     "base_url": ("http://", "https://"),
     "redis_url": ("redis://", "rediss://", "unix://"),
+    "rspamd_url": ("http://", "https://"),
 }
 
 

@@ -1,0 +1,124 @@
+"""Real rspamd and clamd (from Debian's packages) started for the tests on 127.0.0.1.
+
+``make test`` installs both. Without them the tests that need them skip and say why,
+except under CI (``CI=true``), where a missing engine fails them. Neither engine touches
+the network: rspamd's resolver points at a closed port of 127.0.0.1 and its fuzzy checks
+are off; clamd loads one test signature database written here (no download).
+"""
+
+from __future__ import annotations
+
+import grp
+import hashlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+from tests.corpus import in_ci
+
+#: the EICAR anti-virus test file; the test database below names it
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+#: rspamd's test string for spam (GTUBE): its verdict is reject
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+def _require(binary: str, package: str) -> str:
+    path = shutil.which(binary) or (
+        f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None
+    )
+    if path is None:
+        reason = f"{binary} is not installed (Debian package {package}; `make test` installs it)"
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def _wait(port: int, process: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
+@contextmanager
+def running(process: subprocess.Popen[bytes]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def rspamd(folder: Path) -> Iterator[str]:
+    """A real rspamd; yields the URL of its normal worker."""
+    binary = _require("rspamd", "rspamd")
+    local = folder / "local.d"
+    for sub in ("local.d", "db", "run", "log"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    port, controller, proxy = free_port(), free_port(), free_port()
+    for worker, worker_port in (("normal", port), ("controller", controller), ("proxy", proxy)):
+        (local / f"worker-{worker}.inc").write_text(
+            f'bind_socket = "127.0.0.1:{worker_port}";\ncount = 1;\n'
+        )
+    (local / "logging.inc").write_text('type = "console";\nlevel = "error";\n')
+    (local / "options.inc").write_text(
+        'dns {\n  nameserver = ["127.0.0.1:9"];\n  timeout = 0.2s;\n  retransmits = 1;\n}\n'
+    )
+    (local / "fuzzy_check.conf").write_text("enabled = false;\n")
+    log = folder / "rspamd.log"
+    variables = {"LOCAL_CONFDIR": local.parent, "DBDIR": folder / "db", "RUNDIR": folder / "run"}
+    user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    args = [binary, "-f", "-i", "-u", user, "-g", group, "-p", str(folder / "run" / "pid")]
+    for name, value in variables.items():
+        args += ["--var", f"{name}={value}"]
+    process = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    with running(process):
+        _wait(port, process, log, 120)
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def clamd(folder: Path) -> Iterator[str]:
+    """A real clamd with a one-signature database (EICAR); yields ``127.0.0.1:PORT``."""
+    binary = _require("clamd", "clamav-daemon")
+    (folder / "db").mkdir(parents=True, exist_ok=True)
+    digest = hashlib.md5(EICAR).hexdigest()
+    (folder / "db" / "fulmar-test.hdb").write_text(f"{digest}:{len(EICAR)}:Fulmar.Test.EICAR\n")
+    port = free_port()
+    config = folder / "clamd.conf"
+    config.write_text(
+        "Foreground yes\n"
+        f"DatabaseDirectory {folder / 'db'}\n"
+        f"TCPSocket {port}\nTCPAddr 127.0.0.1\n"
+        f"LogFile {folder / 'clamd.log'}\n"
+        "StreamMaxLength 60M\n"
+        f"User {pwd.getpwuid(os.getuid()).pw_name}\n"
+    )
+    log = folder / "clamd.out"
+    process = subprocess.Popen(
+        [binary, "-c", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    with running(process):
+        _wait(port, process, log, 60)
+        yield f"127.0.0.1:{port}"
