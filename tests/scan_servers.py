@@ -16,8 +16,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,7 @@ EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 
-def _require(binary: str, package: str) -> str:
+def require(binary: str, package: str) -> str:
     path = shutil.which(binary) or (
         f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None
     )
@@ -43,36 +42,40 @@ def _require(binary: str, package: str) -> str:
     return path
 
 
-def _wait(port: int, process: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"did not start: {log.read_text(errors='replace')[-2000:]}")
+@dataclass
+class Engine:
+    """A scanning engine's process, started at once and waited for when first used."""
 
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    address: str
 
-@contextmanager
-def running(process: subprocess.Popen[bytes]) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        process.terminate()
+    def ready(self, seconds: float = 180) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"exited: {self.log.read_text(errors='replace')[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self.address
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"did not start: {self.log.read_text(errors='replace')[-2000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
         try:
-            process.wait(timeout=15)
+            self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            self.process.kill()
+            self.process.wait()
 
 
-@contextmanager
-def rspamd(folder: Path) -> Iterator[str]:
-    """A real rspamd; yields the URL of its normal worker."""
-    binary = _require("rspamd", "rspamd")
+def start_rspamd(folder: Path) -> Engine:
+    """A real rspamd (its address: the URL of its normal worker). It takes half a minute
+    or more to load its rules, so start it early and call ``ready`` when it is needed."""
+    binary = require("rspamd", "rspamd")
     local = folder / "local.d"
     for sub in ("local.d", "db", "run", "log"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -93,15 +96,12 @@ def rspamd(folder: Path) -> Iterator[str]:
     for name, value in variables.items():
         args += ["--var", f"{name}={value}"]
     process = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    with running(process):
-        _wait(port, process, log, 120)
-        yield f"http://127.0.0.1:{port}"
+    return Engine(process, port, log, f"http://127.0.0.1:{port}")
 
 
-@contextmanager
-def clamd(folder: Path) -> Iterator[str]:
-    """A real clamd with a one-signature database (EICAR); yields ``127.0.0.1:PORT``."""
-    binary = _require("clamd", "clamav-daemon")
+def start_clamd(folder: Path) -> Engine:
+    """A real clamd with a one-signature database (EICAR); its address is ``127.0.0.1:PORT``."""
+    binary = require("clamd", "clamav-daemon")
     (folder / "db").mkdir(parents=True, exist_ok=True)
     digest = hashlib.md5(EICAR).hexdigest()
     (folder / "db" / "fulmar-test.hdb").write_text(f"{digest}:{len(EICAR)}:Fulmar.Test.EICAR\n")
@@ -119,6 +119,4 @@ def clamd(folder: Path) -> Iterator[str]:
     process = subprocess.Popen(
         [binary, "-c", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
-    with running(process):
-        _wait(port, process, log, 60)
-        yield f"127.0.0.1:{port}"
+    return Engine(process, port, log, f"127.0.0.1:{port}")

@@ -17,7 +17,7 @@ from smtp_gateway.scanners import (
     scan_all,
 )
 from tests.conftest import free_port
-from tests.scan_servers import EICAR, GTUBE, clamd, rspamd
+from tests.scan_servers import EICAR, GTUBE
 
 ENVELOPE = Envelope("127.0.0.1", "client.example.org", "bob@example.org", ["alice@example.com"])
 
@@ -39,18 +39,6 @@ def message(body: str = "See you at noon.", attachment: bytes | None = None) -> 
         + base64.b64encode(attachment).decode()
         + "\r\n--b--\r\n"
     ).encode()
-
-
-@pytest.fixture(scope="module")
-def rspamd_url(tmp_path_factory):
-    with rspamd(tmp_path_factory.mktemp("rspamd")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def clamd_address(tmp_path_factory):
-    with clamd(tmp_path_factory.mktemp("clamd")) as address:
-        yield address
 
 
 def scan(scanner, raw: bytes) -> ScanResult:
