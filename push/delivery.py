@@ -25,7 +25,7 @@ from jmap.services import Services
 
 from .bus import StateMap
 from .ssrf import check_push_url
-from .state import HIDDEN_TYPES, state_change
+from .state import is_hidden, state_change
 from .subscription_records import TYPE, is_active, is_expired, is_verified
 from .webpush import Outcome, WebPushSender, vapid_audience
 
@@ -97,7 +97,7 @@ class PushDelivery:
     async def _handle(self, account_id: str, changed: StateMap) -> None:
         if TYPE in changed:
             await self._send_verifications(account_id)
-        visible = {t: s for t, s in changed.items() if t not in HIDDEN_TYPES}
+        visible = {t: s for t, s in changed.items() if not is_hidden(t)}
         if not visible:
             return
         now = time.time()

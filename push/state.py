@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from jmap.ids import encode_state, is_id
 
-#: types whose changes are never pushed (they live in the data store but have no /get state)
+#: types whose changes are never pushed (they live in the data store but have no /get state);
+#: so are the server's own records kept in an account, whose type names start with "_"
+#: (the suppression list, when a vacation reply went to whom)
 HIDDEN_TYPES = frozenset({"PushSubscription"})
+
+
+def is_hidden(type_name: str) -> bool:
+    return type_name in HIDDEN_TYPES or type_name.startswith("_")
 
 TypeStates = dict[str, int]
 
@@ -50,7 +56,7 @@ class PushView:
         self.known: dict[str, int] = {}
 
     def wants(self, type_name: str) -> bool:
-        return type_name not in HIDDEN_TYPES and (self.types is None or type_name in self.types)
+        return not is_hidden(type_name) and (self.types is None or type_name in self.types)
 
     def start(self, account_id: str, states: TypeStates, since: int | None = None) -> None:
         """Take the account's current states as known (or ``since``, to report the rest).

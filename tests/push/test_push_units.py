@@ -124,3 +124,17 @@ def test_redis_bus_across_nodes_and_reconnect(redis_server):
         await two.close()
 
     asyncio.run(go())
+
+
+def test_server_records_in_an_account_are_never_pushed():
+    """Types starting with "_" are the server's own records (suppression list, vacation
+    replies): a change to them alone tells the client nothing."""
+    from jmap.ids import encode_state
+    from push.state import PushView
+
+    view = PushView(["a1"], None)
+    view.start("a1", {"Email": 3})
+    assert view.advance("a1", {"Email": 3, "_Suppression": 5}) == {}
+    assert view.advance("a1", {"Email": 6, "_Suppression": 5, "_VacationReply": 7}) == {
+        "Email": encode_state(6)
+    }
