@@ -103,9 +103,13 @@ def _suffixes() -> Any:
 
 
 def org_domain(domain: str) -> str:
-    """RFC 7489 §3.2: the longest public suffix plus one label."""
-    found = _suffixes().get_public_suffix(domain)
-    return (found or domain).lower()
+    """RFC 7489 §3.2: the longest public suffix plus one label. A TLD the list does not
+    know is a public suffix too (the list's default rule "*")."""
+    domain = domain.lower().strip(".")
+    suffix = _suffixes().get_tld(domain, strict=True)
+    suffix_labels = suffix.count(".") + 1 if suffix else 1
+    labels = domain.split(".")
+    return domain if len(labels) <= suffix_labels else ".".join(labels[-suffix_labels - 1 :])
 
 
 def header_fields(raw: bytes, limit: int = MAX_HEADER_OCTETS) -> list[tuple[bytes, bytes]]:

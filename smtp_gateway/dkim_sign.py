@@ -39,11 +39,16 @@ OVERSIGN = (
 )
 
 
+class DkimSignError(ValueError):
+    """The message cannot be signed (dkimpy cannot parse its header section)."""
+
+
 async def sign_message(
     raw: bytes, domain: str, data: DataStore, *, clock: Callable[[], float] = time.time
 ) -> bytes:
     """``raw`` with DKIM-Signature fields for ``domain`` prepended (RFC 6376 §5.6), its keys
-    made on first use. Hashing and signing run in a thread."""
+    made on first use. Hashing and signing run in a thread. Raises DkimSignError when the
+    message's header section is unparsable."""
     domain = check_domain(domain)
     keys = await active_keys(data, domain, clock)
     return await asyncio.to_thread(sign_with, raw, domain, keys)
@@ -51,6 +56,13 @@ async def sign_message(
 
 def sign_with(raw: bytes, domain: str, keys: list[DkimKey]) -> bytes:
     """The signing itself (CPU; not on the event loop)."""
+    try:
+        return _sign(raw, domain, keys)
+    except dkim.DKIMException as exc:
+        raise DkimSignError(f"cannot DKIM-sign this message: {exc}") from None
+
+
+def _sign(raw: bytes, domain: str, keys: list[DkimKey]) -> bytes:
     head = raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
     linesep = b"\r\n" if b"\r\n" in head or b"\n" not in head else b"\n"
     signer = dkim.DKIM(raw, linesep=linesep)
