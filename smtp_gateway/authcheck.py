@@ -221,7 +221,7 @@ def _parse(raw: bytes, spf_domain: str) -> _Parsed:
     for address in addresses:
         domain = _domain_of(address)
         if domain is None:
-            problem = f"no valid domain in From address {address[:100]!r}"
+            problem = "no valid domain in the From address"
         elif domain not in domains and len(domains) < MAX_FROM_DOMAINS:
             domains.append(domain)
     if not from_values:
@@ -235,7 +235,11 @@ def _parse(raw: bytes, spf_domain: str) -> _Parsed:
     ids = (
         domains
         + [spf_domain]
-        + [t[b"d"].decode("ascii", "replace").lower() for t in signatures if isinstance(t, dict)]
+        + [
+            t.get(b"d", b"").decode("ascii", "replace").lower()
+            for t in signatures
+            if isinstance(t, dict)
+        ]
     )
     orgs = {d: org_domain(d) for d in ids if d}
     arc = any(n in (b"arc-seal", b"arc-message-signature") for n, _ in fields)
@@ -245,7 +249,7 @@ def _parse(raw: bytes, spf_domain: str) -> _Parsed:
 def _key_name(tags: dict[bytes, bytes]) -> str | None:
     try:
         name = tags[b"s"].decode("ascii") + "._domainkey." + tags[b"d"].decode("ascii")
-    except UnicodeDecodeError:
+    except (KeyError, UnicodeDecodeError):
         return None
     return name.strip().lower().rstrip(".")
 
@@ -591,9 +595,9 @@ def _dmarc_for(
 
 
 def _value(text: str) -> str:
-    """An RFC 8601 pvalue: as it is when a token or address, else a quoted-string; no
-    controls, bounded."""
-    text = re.sub(r"[\x00-\x1f\x7f]", "?", text)[:200]
+    """An RFC 8601 pvalue: as it is when a token or address, else a quoted-string; printable
+    ASCII only (domains are A-labels), bounded."""
+    text = re.sub(r"[^\x20-\x7e]", "?", text)[:200]
     if re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`{|}~-]+(@[A-Za-z0-9.-]+)?", text) or re.fullmatch(
         r"@[A-Za-z0-9.-]+", text
     ):
@@ -602,7 +606,7 @@ def _value(text: str) -> str:
 
 
 def _comment(text: str) -> str:
-    return " (" + re.sub(r"[()\\\x00-\x1f\x7f]", "", text)[:200] + ")" if text else ""
+    return " (" + re.sub(r"[^\x20-\x27\x2a-\x5b\x5d-\x7e]", "", text)[:200] + ")" if text else ""
 
 
 def _resinfo(method: str, result: str, reason: str = "", comment: str = "", **props: str) -> str:

@@ -6,7 +6,9 @@ Signed header fields (RFC 6376 §5.4, §5.4.1): those dkimpy recommends (From, S
 Reply-To, Subject, Date, Message-ID, To, Cc, the MIME fields, Resent-*, In-Reply-To,
 References, List-*) as often as they occur, plus once more for the fields below (§8.15,
 "oversigning") so that a field added in transit, a second From above all, breaks the
-signature. Canonicalization relaxed/relaxed (§3.4): tolerant of re-folding in transit.
+signature. Canonicalization relaxed/simple (§3.4, OpenDKIM's and dkimpy's choice): header
+fields may be re-folded in transit; the body is hashed as it is, which costs nothing where
+relaxed body canonicalization spends seconds of CPU on a 20 MB message.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def _sign(raw: bytes, domain: str, keys: list[DkimKey]) -> bytes:
             domain.encode(),
             key.signing_key(),
             signature_algorithm=key.algorithm.encode(),
-            canonicalize=(b"relaxed", b"relaxed"),
+            canonicalize=(b"relaxed", b"simple"),
             include_headers=signed,
         )
         for key in keys
