@@ -489,3 +489,6 @@ def import_mail(address: str, paths: tuple[Path, ...], mailbox: str | None, conf
         f"imported {report.imported}, already there {report.skipped}, "
         f"unreadable {len(report.failed)}, too large {len(report.too_large)}"
     )
+
+
+from smtp_gateway import cli_dns  # noqa: E402, F401  (adds `fulmar dns` and `fulmar dkim`)

@@ -124,6 +124,18 @@ class Config:
     rspamd_password: str | None = None
     #: clamd's INSTREAM socket, HOST:PORT or a Unix socket path; unset: no virus scanning
     clamd_address: str | None = None
+    # -- SMTP: DNS and message authentication (see docs/architecture.md) --
+    #: the SMTP host name (EHLO, Received, MX); empty: the host of base_url, else socket.getfqdn()
+    smtp_hostname: str = ""
+    #: seconds a DNS query may take before it counts as a temporary error
+    dns_timeout_seconds: float = 5.0
+    #: a zone file (dnspython's format, absolute names) answered before any DNS server
+    dns_zone_file: str | None = None
+    #: DNS servers to ask, as IP or IP:PORT ([v6]:PORT); empty: the system's (resolv.conf)
+    dns_nameservers: tuple[str, ...] = ()
+    #: ask no DNS server: only dns_zone_file answers, other names do not exist (tests,
+    #: air-gapped sites)
+    dns_offline: bool = False
 
     @property
     def host(self) -> str:
@@ -170,6 +182,8 @@ _ENV = {
     "FULMAR_METRICS_TOKEN": "metrics_token",
     "FULMAR_RSPAMD_URL": "rspamd_url",
     "FULMAR_CLAMD_ADDRESS": "clamd_address",
+    "FULMAR_DNS_ZONE_FILE": "dns_zone_file",
+    "FULMAR_DNS_NAMESERVERS": "dns_nameservers",
 }
 
 
@@ -186,6 +200,10 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"{name} must be HOST:PORT, not {value!r}")
     if name == "trusted_proxies":
         return _proxy_networks(value)
+    if name == "dns_nameservers":
+        return _nameservers(value)
+    if name == "dns_timeout_seconds" and not value:
+        raise ConfigError("dns_timeout_seconds must be more than 0")
     if name == "log_level" and str(value).lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
     return value
@@ -203,6 +221,29 @@ def _proxy_networks(value: Any) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError(f"trusted_proxies: {item!r} is not an address or CIDR") from None
     return tuple(networks)
+
+
+def _nameservers(value: Any) -> tuple[str, ...]:
+    """DNS servers: IP or IP:PORT ([v6]:PORT), as a list or one comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"dns_nameservers must be a list of addresses, not {value!r}")
+    servers = []
+    for item in (i.strip() for i in items if i.strip()):
+        host, port = item, "53"
+        if item.startswith("["):
+            host, _, port = item[1:].partition("]:")
+        elif item.count(":") == 1:
+            host, _, port = item.partition(":")
+        try:
+            ipaddress.ip_address(host)
+            ok = port.isascii() and port.isdigit() and 0 < int(port) < 65536
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"dns_nameservers: {item!r} is not IP or IP:PORT")
+        servers.append(item)
+    return tuple(servers)
 
 
 def load_config(
@@ -279,7 +320,7 @@ def _check_type(key: str, value: Any) -> None:
 
 
 #: settings whose values ``_coerce`` checks beyond their type
-_CHECKED_VALUES = ("listen", "log_level")
+_CHECKED_VALUES = ("listen", "log_level", "dns_nameservers", "dns_timeout_seconds")
 _URL_SCHEMES = {
     "base_url": ("http://", "https://"),
     "redis_url": ("redis://", "rediss://", "unix://"),
