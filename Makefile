@@ -24,10 +24,10 @@ run: $(STAMP)
 
 ## Servers the tests start themselves (from Debian's packages).
 test-servers:
-	@command -v redis-server >/dev/null || { \
-		echo "installing redis-server from Debian's packages"; \
-		(apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || \
-		(sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null); }
+	@command -v redis-server >/dev/null && command -v swaks >/dev/null || { \
+		echo "installing redis-server and swaks from Debian's packages"; \
+		(apt-get update -qq && apt-get install -y -qq redis-server swaks >/dev/null) || \
+		(sudo apt-get update -qq && sudo apt-get install -y -qq redis-server swaks >/dev/null); }
 
 ## Install test dependencies and run the whole suite.
 test: $(TSTAMP) test-servers
