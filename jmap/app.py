@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from push.hub import PushHub, create_bus
+from smtp_gateway.gateway import SmtpGateway
 
 from .api import MethodRegistry, parse_request, run_request
 from .auth import CHALLENGE, QUERY_TOKEN, Authenticator, Credentials, LoginThrottle, Throttled
@@ -82,6 +83,7 @@ class Server:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics_listener: Any = None
+        self.smtp: SmtpGateway | None = None
 
     # -- life cycle --
     async def start(self) -> None:
@@ -93,6 +95,8 @@ class Server:
         self.services = Services(self.config, data, blobs, await create_bus(self.config), workers)
         self.auth = Authenticator(data, self.throttle)
         await self.push.start()
+        self.smtp = SmtpGateway(self.services)
+        await self.smtp.start()
         self._tasks.append(asyncio.create_task(housekeeping(self.services)))
         address = self.config.metrics_address
         if address:
@@ -103,6 +107,8 @@ class Server:
         if self._metrics_listener is not None:
             await asyncio.to_thread(self._metrics_listener.shutdown)
             self._metrics_listener.server_close()
+        if self.smtp is not None:
+            await self.smtp.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -112,6 +112,10 @@ def main() -> None:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
 @click.option("--redis-url", help="Redis URL for push across nodes (or FULMAR_REDIS_URL).")
 @click.option(
+    "--smtp-listen",
+    help="HOST:PORT for SMTP (default 127.0.0.1:2525, or FULMAR_SMTP_LISTEN; '' for none).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
     help="Least severe level logged (default info, or FULMAR_LOG_LEVEL).",
@@ -128,6 +132,10 @@ def serve(config_file: str | None, **options: Any) -> None:
     config = _config(config_file=config_file, **options)
     if bool(config.tls_cert) != bool(config.tls_key):
         raise click.ClickException("--tls-cert and --tls-key go together")
+    from smtp_gateway.listener import smtp_listen_problem
+
+    if problem := smtp_listen_problem(config):
+        raise click.ClickException(problem)
     setup_logging(config.log_level)
     if not holds_data(config.data_dir):
         click.echo(f"Creating a new data directory: {config.data_dir.resolve()}", err=True)
@@ -491,4 +499,5 @@ def import_mail(address: str, paths: tuple[Path, ...], mailbox: str | None, conf
     )
 
 
-from smtp_gateway import cli_dns  # noqa: E402, F401  (adds `fulmar dns` and `fulmar dkim`)
+# command groups of their own modules: fulmar dns, dkim, domain, alias
+from smtp_gateway import cli_dns, cli_domains  # noqa: E402, F401

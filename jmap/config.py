@@ -136,6 +136,25 @@ class Config:
     #: ask no DNS server: only dns_zone_file answers, other names do not exist (tests,
     #: air-gapped sites)
     dns_offline: bool = False
+    # -- SMTP inbound (smtp_gateway/, see docs/architecture.md) --
+    #: HOST:PORT the SMTP listener of ``serve`` takes (production: port 25); empty: none
+    smtp_listen: str = "127.0.0.1:2525"
+    #: PEM certificate and key for STARTTLS (unset: tls_cert/tls_key, else a self-signed
+    #: pair made once in the data directory)
+    smtp_tls_cert: str | None = None
+    smtp_tls_key: str | None = None
+    #: open SMTP connections; more are answered 421 and closed
+    smtp_max_connections: int = 1000
+    #: a client silent this long (between commands, or within DATA) is answered 421 and closed
+    smtp_timeout_seconds: float = 300.0
+    #: recipients per message (RFC 5321 §4.5.3.1.8: at least 100); more get 452 4.5.3
+    smtp_max_recipients: int = 100
+    #: octets per line of message data, with CRLF (RFC 5321 §4.5.3.1.6: at least 1000)
+    smtp_max_line_length: int = 1000
+    #: bad commands (5xx syntax and sequence errors) before a session is closed with 421
+    smtp_max_bad_commands: int = 20
+    #: how long a delivery worker holds an inbound job before another node may take it
+    smtp_delivery_lease_seconds: float = 60.0
 
     @property
     def host(self) -> str:
@@ -193,11 +212,19 @@ _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 def _coerce(name: str, value: Any) -> Any:
     if name == "data_dir":
         return Path(value)
-    if name in ("listen", "metrics_listen"):
+    if name in ("listen", "metrics_listen") or (name == "smtp_listen" and value != ""):
         host, sep, port = str(value).rpartition(":")
         digits = port.isascii() and port.isdigit()
         if not sep or not host or not digits or not 0 < int(port) < 65536:
             raise ConfigError(f"{name} must be HOST:PORT, not {value!r}")
+    if name == "smtp_max_recipients" and (not _is_int(value) or value < 100):
+        raise ConfigError(f"smtp_max_recipients must be at least 100, not {value!r}")
+    if name == "smtp_max_line_length" and (not _is_int(value) or value < 1000):
+        raise ConfigError(f"smtp_max_line_length must be at least 1000, not {value!r}")
+    if name in ("smtp_max_connections", "smtp_max_bad_commands") and (
+        not _is_int(value) or value < 1
+    ):
+        raise ConfigError(f"{name} must be a positive integer, not {value!r}")
     if name == "trusted_proxies":
         return _proxy_networks(value)
     if name == "dns_nameservers":
@@ -267,6 +294,8 @@ def load_config(
     for env_name, attr in _ENV.items():
         if environ.get(env_name):
             values[attr] = environ[env_name]
+    if "FULMAR_SMTP_LISTEN" in environ:  # set but empty: no SMTP listener
+        values["smtp_listen"] = environ["FULMAR_SMTP_LISTEN"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     values = {k: _coerce(k, v) for k, v in values.items()}
     return replace(Config(), **values)
@@ -321,6 +350,15 @@ def _check_type(key: str, value: Any) -> None:
 
 #: settings whose values ``_coerce`` checks beyond their type
 _CHECKED_VALUES = ("listen", "log_level", "dns_nameservers", "dns_timeout_seconds")
+_CHECKED_VALUES = (
+    "listen",
+    "log_level",
+    "smtp_listen",
+    "smtp_max_recipients",
+    "smtp_max_line_length",
+    "smtp_max_connections",
+    "smtp_max_bad_commands",
+)
 _URL_SCHEMES = {
     "base_url": ("http://", "https://"),
     "redis_url": ("redis://", "rediss://", "unix://"),
@@ -374,7 +412,9 @@ def _value_problems(config: Config) -> list[str]:
     problems = []
     if bool(config.tls_cert) != bool(config.tls_key):
         problems.append("tls_cert and tls_key go together")
-    for name in ("tls_cert", "tls_key"):
+    if bool(config.smtp_tls_cert) != bool(config.smtp_tls_key):
+        problems.append("smtp_tls_cert and smtp_tls_key go together")
+    for name in ("tls_cert", "tls_key", "smtp_tls_cert", "smtp_tls_key"):
         path = getattr(config, name)
         if path and not Path(path).is_file():
             problems.append(f"{name}: no such file: {path}")

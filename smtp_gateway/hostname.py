@@ -1,7 +1,8 @@
-"""The SMTP host name: EHLO greeting, Received fields, the MX target `fulmar dns` prints."""
+"""The name this server gives itself in SMTP (EHLO/greeting, Received, MX records)."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from urllib.parse import urlsplit
 
@@ -9,8 +10,20 @@ from jmap.config import Config
 
 
 def smtp_hostname(config: Config) -> str:
-    """``smtp_hostname`` if set, else the host of ``base_url``, else ``socket.getfqdn()``."""
+    """``smtp_hostname``; else the host of ``base_url``; else ``socket.getfqdn()``."""
     if config.smtp_hostname:
         return config.smtp_hostname.strip().rstrip(".").lower()
-    host = urlsplit(config.base_url).hostname if config.base_url else None
-    return (host or socket.getfqdn()).rstrip(".").lower()
+    if config.base_url:
+        host = urlsplit(config.base_url).hostname
+        if host:
+            return _literal(host.rstrip(".").lower())
+    return socket.getfqdn()
+
+
+def _literal(host: str) -> str:
+    """An IP address as an address literal (RFC 5321 §4.1.3), a name as it is."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return f"[IPv6:{address}]" if address.version == 6 else f"[{address}]"

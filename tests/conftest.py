@@ -26,6 +26,10 @@ FULMAR = str(Path(sys.executable).parent / "fulmar")
 
 USERS = {"alice@example.com": "alice-password", "bob@example.com": "bob-password"}
 
+# Servers started by the tests take no SMTP port unless a test gives one (--smtp-listen):
+# the default 127.0.0.1:2525 could be taken, and two servers cannot share it.
+os.environ["FULMAR_SMTP_LISTEN"] = ""
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -1,16 +1,19 @@
-"""The scanning engines, started when this folder is collected so that rspamd loads its
-rules (half a minute or more) while the tests before these run."""
+"""Fixtures of the SMTP tests: one SMTP-enabled server per module, and the scanning engines,
+started when this folder is collected so that rspamd loads its rules (half a minute or
+more) while the tests before these run."""
 
 from __future__ import annotations
 
 import atexit
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.scan_servers import Engine, require, start_clamd, start_rspamd
+from tests.smtp.smtpkit import SmtpServer, start_smtp_server
 
 _engines: dict[str, Engine | Exception] = {}
 _folder = Path(tempfile.mkdtemp(prefix="fulmar-scanners-"))
@@ -55,3 +58,11 @@ def rspamd_url() -> str:
 @pytest.fixture(scope="session")
 def clamd_address() -> str:
     return _engine("clamd", "clamav-daemon")
+
+
+@pytest.fixture(scope="module")
+def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
+    server = start_smtp_server(tmp_path_factory.mktemp("smtp"))
+    yield server
+    server.stop()
+    assert "Traceback" not in server.log(), server.log()

@@ -1,0 +1,202 @@
+"""What the listener does with each command of a mail transaction: check recipients at
+RCPT, and at the end of DATA check the message, make it durable, and only then say 250.
+
+Accepted means durable: the stored message (trace fields + the checks' header + the raw
+message) is written to the blob role (fsynced), then one job on the ``inbound`` queue is
+committed, with a blob ref ``inbound:<job id>`` in the first recipient's account that
+holds the blob until delivery (the orphan sweep leaves held blobs alone). The job's
+payload::
+
+    {"blobId": str, "mailFrom": str ("" for <>), "receivedAt": float (epoch seconds),
+     "recipients": [{"address": str, "accountId": str}, ...], "folder": "inbox" | "junk"}
+
+A client that goes away before the final dot leaves nothing behind (aiosmtpd drops the
+transaction); one that goes away while the message is being stored does not stop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiosmtpd.smtp import Envelope, Session
+
+from jmap.services import rerun_on_conflict
+from jmap.store.base import BlobStore, DataStore, StoreError
+
+from . import trace
+from .checks import MessageChecks
+from .recipients import RecipientResolver
+
+log = logging.getLogger("fulmar.smtp")
+
+INBOUND = "inbound"
+#: the blob ref that holds a queued message's blob, in the first recipient's account
+HOLD_PREFIX = "inbound:"
+
+TEMPORARY = "451 4.3.0 Temporary failure, please try again later"
+
+
+@dataclass
+class Route:
+    address: str
+    account_id: str
+
+
+class InboundEnvelope(Envelope):
+    """aiosmtpd's envelope plus the account each accepted recipient resolved to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes: list[Route] = []
+
+
+def new_queue_id() -> str:
+    return "J" + secrets.token_hex(12)
+
+
+class InboundHandler:
+    """aiosmtpd handler hooks (``handle_*``) of the MX listener."""
+
+    def __init__(
+        self,
+        *,
+        data: DataStore,
+        blobs: BlobStore,
+        resolver: RecipientResolver,
+        checks: MessageChecks,
+        hostname: str,
+        max_recipients: int,
+        on_queued: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.data = data
+        self.blobs = blobs
+        self.resolver = resolver
+        self.checks = checks
+        self.hostname = hostname
+        self.max_recipients = max_recipients
+        self.on_queued = on_queued
+        self.clock = clock
+
+    async def handle_EHLO(
+        self, server: Any, session: Session, envelope: Envelope, hostname: str, responses: list
+    ) -> list[str]:
+        if not _printable_ascii(hostname):
+            return ["501 5.5.4 The EHLO name must be printable ASCII (RFC 6531 §3.7.1)"]
+        session.host_name = hostname.split()[0]  # an address literal may have text after it
+        lines = [r for r in responses[:-1] if not r[4:].upper().startswith("AUTH")]
+        # aiosmtpd's last line is "250 HELP"; HELP is a command, not an extension
+        return [*lines, "250-PIPELINING", "250 ENHANCEDSTATUSCODES"]
+
+    async def handle_HELO(
+        self, server: Any, session: Session, envelope: Envelope, hostname: str
+    ) -> str:
+        if not _printable_ascii(hostname):
+            return "501 5.5.4 The HELO name must be printable ASCII"
+        session.host_name = hostname.split()[0]
+        return f"250 {self.hostname}"
+
+    async def handle_MAIL(
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        if not address.isascii() and not envelope.smtp_utf8:
+            return "550 5.6.7 A non-ASCII address needs the SMTPUTF8 parameter (RFC 6531)"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Session, envelope: InboundEnvelope, address: str, options: list
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        if not address.isascii() and not envelope.smtp_utf8:
+            return "553 5.6.7 A non-ASCII address needs the SMTPUTF8 parameter (RFC 6531)"
+        try:
+            found = await self.resolver.resolve(address)
+        except StoreError as exc:
+            log.error("recipient lookup failed: %s", exc)
+            return TEMPORARY
+        if found.account_id is None:
+            if found.local:
+                return "550 5.1.1 No such user here"
+            return "550 5.7.1 Relaying denied"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        envelope.routes.append(Route(address, found.account_id))
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server: Any, session: Session, envelope: InboundEnvelope) -> str:
+        raw = envelope.original_content or b""
+        client_ip = str(session.peer[0]) if session.peer else ""
+        mail_from = "" if envelope.mail_from == "<>" else envelope.mail_from or ""
+        helo = session.host_name or ""
+        try:
+            verdict = await self.checks(raw, client_ip=client_ip, helo=helo, mail_from=mail_from)
+        except Exception:
+            log.exception("message checks failed")
+            return TEMPORARY
+        if verdict.action == "reject":
+            return getattr(verdict, "reply", None) or "550 5.7.1 Message refused by policy"
+        folder = "junk" if verdict.action == "quarantine" else "inbox"
+        queue_id = new_queue_id()
+        received_at = self.clock()
+        head = trace.return_path(mail_from) + trace.received(
+            helo=helo,
+            client_ip=client_ip,
+            hostname=self.hostname,
+            with_protocol=trace.protocol(
+                session.extended_smtp,
+                session.ssl is not None,
+                bool(session.authenticated),
+                bool(envelope.smtp_utf8),
+            ),
+            queue_id=queue_id,
+            recipients=envelope.rcpt_tos,
+            when=datetime.fromtimestamp(received_at).astimezone(),
+        )
+        stored = head.encode() + verdict.header.encode() + raw
+        payload = {
+            "blobId": "",
+            "mailFrom": mail_from,
+            "recipients": [
+                {"address": r.address, "accountId": r.account_id} for r in envelope.routes
+            ],
+            "receivedAt": received_at,
+            "folder": folder,
+        }
+        # once storing has begun it finishes, even if the client hangs up meanwhile
+        try:
+            await asyncio.shield(self._store(queue_id, stored, payload))
+        except (StoreError, OSError) as exc:
+            log.error("could not queue a message: %s", exc)
+            return TEMPORARY
+        self.on_queued()
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    async def _store(self, queue_id: str, stored: bytes, payload: dict[str, Any]) -> None:
+        blob_id = await self.blobs.put(stored)
+        payload["blobId"] = blob_id
+        holder = payload["recipients"][0]["accountId"]
+
+        async def commit() -> None:
+            async with self.data.transaction(holder) as tx:
+                await tx.add_blob_refs([(blob_id, HOLD_PREFIX + queue_id)])
+                await tx.enqueue(INBOUND, payload, payload["receivedAt"], queue_id)
+
+        await rerun_on_conflict(commit, {})
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error: %r", error, exc_info=error)
+        return TEMPORARY
+
+
+def _printable_ascii(name: str) -> bool:
+    return bool(name.strip()) and all(" " <= c <= "~" for c in name)
