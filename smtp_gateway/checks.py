@@ -9,7 +9,6 @@ stored message below its ``Received`` field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 Action = Literal["accept", "quarantine", "reject"]
@@ -24,22 +23,11 @@ class VerdictLike(Protocol):
     @property
     def action(self) -> str: ...
 
+    # optional: ``message``, the message to store instead of the one received (bytes);
+    # ``reply``, the SMTP reply when refusing
+
 
 class MessageChecks(Protocol):
     async def __call__(
         self, raw: bytes, *, client_ip: str, helo: str, mail_from: str
     ) -> VerdictLike: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    header: str = ""
-    action: Action = "accept"
-
-
-ACCEPT = Verdict()
-
-
-async def accept_all(raw: bytes, *, client_ip: str, helo: str, mail_from: str) -> Verdict:
-    """The default checks: add nothing, accept everything."""
-    return ACCEPT

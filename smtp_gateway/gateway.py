@@ -10,12 +10,15 @@ from collections.abc import Callable
 
 from jmap.services import Services
 
-from .checks import MessageChecks, accept_all
+from .checks import MessageChecks
 from .delivery import DeliveryWorker
+from .dns import resolver_from_config
 from .hostname import smtp_hostname
 from .inbound import InboundHandler
+from .inbound_checks import InboundChecks
 from .listener import SmtpListener
 from .recipients import RecipientResolver
+from .scanners import scanners_from_config
 from .tls import server_context
 
 log = logging.getLogger("fulmar.smtp")
@@ -28,12 +31,13 @@ class SmtpGateway:
     def __init__(
         self,
         services: Services,
-        checks: MessageChecks = accept_all,
+        checks: MessageChecks | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.services = services
         self.checks = checks
         self.clock = clock
+        self._own_checks: InboundChecks | None = None
         config = services.config
         self.delivery = DeliveryWorker(services, config.smtp_delivery_lease_seconds, clock=clock)
         self.listener: SmtpListener | None = None
@@ -44,6 +48,11 @@ class SmtpGateway:
         if config.smtp_listen:
             hostname = smtp_hostname(config)
             tls = await asyncio.to_thread(server_context, config, hostname)
+            if self.checks is None:
+                self._own_checks = InboundChecks(
+                    config, resolver_from_config(config), scanners_from_config(config), hostname
+                )
+                self.checks = self._own_checks
             handler = InboundHandler(
                 data=self.services.data,
                 blobs=self.services.blobs,
@@ -61,6 +70,8 @@ class SmtpGateway:
     async def stop(self) -> None:
         if self.listener is not None:
             await self.listener.stop()
+        if self._own_checks is not None:
+            await self._own_checks.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

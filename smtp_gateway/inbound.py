@@ -33,6 +33,7 @@ from jmap.store.base import BlobStore, DataStore, StoreError
 from . import trace
 from .checks import MessageChecks
 from .recipients import RecipientResolver
+from .scanners import ScannerUnavailable
 
 log = logging.getLogger("fulmar.smtp")
 
@@ -140,6 +141,9 @@ class InboundHandler:
         helo = session.host_name or ""
         try:
             verdict = await self.checks(raw, client_ip=client_ip, helo=helo, mail_from=mail_from)
+        except ScannerUnavailable as exc:
+            log.warning("refused for now, a content scanner is unavailable: %s", exc)
+            return "451 4.3.0 Content scanner unavailable, try again later"
         except Exception:
             log.exception("message checks failed")
             return TEMPORARY
@@ -162,7 +166,7 @@ class InboundHandler:
             recipients=envelope.rcpt_tos,
             when=datetime.fromtimestamp(received_at).astimezone(),
         )
-        stored = head.encode() + verdict.header.encode() + raw
+        stored = head.encode() + verdict.header.encode() + getattr(verdict, "message", raw)
         payload = {
             "blobId": "",
             "mailFrom": mail_from,

@@ -130,7 +130,7 @@ class FulmarServer:
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.env},
         )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # generous: a busy machine starts slowly
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited:\n{self.log()}")

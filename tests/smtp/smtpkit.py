@@ -26,6 +26,7 @@ HOSTNAME = "mx.example.com"
 #: small limits so the tests can pass them quickly
 TEST_CONFIG = f"""
 smtp_hostname = "{HOSTNAME}"
+dns_offline = true                  # tests never touch the network
 worker_processes = 1
 push_poll_seconds = 0.5
 
