@@ -468,8 +468,19 @@ def _verify_one(
         b=re.sub(r"\s+", "", tag(b"b"))[:8],
     )
     name = _key_name(tags)
-    if signer is None or name is None:
+    if signer is None:
         result.reason = "the message's header section cannot be parsed"
+        return result
+    try:
+        signer.verify_headerprep(idx)  # required tags, i= within d=, t=/x= (RFC 6376 §6.1.1)
+    except Exception as exc:
+        result.reason = f"malformed signature: {exc}"[:200]
+        return result
+    if result.algorithm == "rsa-sha1":
+        result.result, result.reason = "policy", "rsa-sha1 is not accepted (RFC 8301 §3.1)"
+        return result
+    if name is None:
+        result.reason = "malformed signature: s= or d= is not ASCII"
         return result
     if name in temporary:
         result.result, result.reason = "temperror", f"key lookup failed for {name}"
