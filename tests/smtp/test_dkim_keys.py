@@ -22,7 +22,7 @@ from smtp_gateway.dkim_keys import (
 )
 from smtp_gateway.dkim_sign import DkimSignError, sign_message
 
-from .dns_helpers import Clock, data_store
+from .dns_helpers import Clock, data_store, key_pair
 from .test_authcheck import MESSAGE
 
 DAY = 86400.0
@@ -168,3 +168,21 @@ def test_an_unparsable_message_cannot_be_signed(tmp_path: Path) -> None:
                 await sign_message(MESSAGE, "not a domain", data)
 
     asyncio.run(main())
+
+
+def test_openssl_rsa_signing_gives_dkimpys_octets() -> None:
+    """The signing primitive handed to OpenSSL is the same function, only faster."""
+    import hashlib
+
+    from dkim.crypto import parse_pem_private_key
+
+    from smtp_gateway import dkim_sign
+
+    key = next(k for k in key_pair("a.test") if k.algorithm == "rsa-sha256")
+    private = parse_pem_private_key(key.signing_key())
+    for text in (b"", b"one", b"x" * 10_000):
+        digest = dkim.HashThrough(hashlib.sha256())
+        digest.update(text)
+        ours = dkim_sign._rsa_sign(digest, private)
+        assert bytes(ours) == bytes(dkim_sign._PYTHON_RSA_SIGN(digest, private))
+    assert dkim.RSASSA_PKCS1_v1_5_sign is dkim_sign._rsa_sign
