@@ -358,6 +358,7 @@ FORGED = (
     b"Authentication-Results: mx.b.test; dkim=pass header.d=bank.test\r\n"
     b"Authentication-Results: (sneaky) MX.B.TEST 1;\r\n\tspf=pass smtp.mailfrom=bank.test\r\n"
     b'Authentication-Results: "mx.b.test"; dmarc=pass\r\n'
+    b'Authentication-Results: "m\\x.b\\.test"; dmarc=pass\r\n'
     b"Authentication-Results: mx.b.test.evil.test; spf=pass\r\n"
     b"Authentication-Results: relay.test; spf=pass smtp.mailfrom=x.test\r\n"
     b"X-Note: Authentication-Results: mx.b.test; fake\r\n"
@@ -369,7 +370,7 @@ def test_forged_results_are_stripped_and_others_kept() -> None:
     out = strip_forged_results(raw, "mx.b.test")
     head = b"\n" + out.partition(b"\r\n\r\n")[0]
     assert b"\nAuthentication-Results: mx.b.test;" not in head
-    assert b"(sneaky)" not in out and b'"mx.b.test"' not in out
+    assert b"(sneaky)" not in out and b'"mx.b.test"' not in out and b"m\\x" not in out
     assert b"mx.b.test.evil.test" in out and b"relay.test" in out and b"X-Note" in out
     assert out.endswith(MESSAGE + b"Authentication-Results: mx.b.test; in the body\r\n")
     assert strip_forged_results(MESSAGE, "mx.b.test") == MESSAGE
