@@ -447,3 +447,15 @@ def test_signatures_beyond_the_cap_are_not_verified(tmp_path: Path) -> None:
     verdict = check(tmp_path, raw, zone_lines("a.test", A_KEYS))
     assert len(verdict.dkim_results) == 8
     assert all(r.result == "pass" for r in verdict.dkim_results)
+
+
+def test_internationalized_from_domain_as_a_label(tmp_path: Path) -> None:
+    zone = zone_lines("xn--bcher-kva.test", [], dmarc="v=DMARC1; p=reject")
+    raw = MESSAGE.replace(b"alice@a.test", "alice@bücher.test".encode())
+    verdict = check(tmp_path, raw, zone, client_ip="127.0.0.9", mail_from="x@bücher.test")
+    assert (verdict.header_from, verdict.spf, verdict.action) == (
+        "xn--bcher-kva.test",
+        "fail",
+        "reject",
+    )
+    assert parsed(verdict)["dmarc"][0]["header.from"] == "xn--bcher-kva.test"

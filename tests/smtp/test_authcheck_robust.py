@@ -167,3 +167,25 @@ def test_cpu_steps_run_in_the_worker_processes(resolver: Resolver) -> None:
     assert late.dkim == "temperror" and late.action == "accept"
     assert late.reason == "not checked: BudgetExceeded"
     parsed(late)
+
+
+ids = st.sampled_from(["mx.b.test", "MX.B.TEST", '"mx.b.test"', "(c) mx.b.test", "other.test"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    fields=st.lists(
+        st.tuples(st.sampled_from([b"Authentication-Results", b"X-Other", b"Received"]), ids),
+        max_size=6,
+    ),
+    body=st.binary(max_size=200),
+)
+def test_no_field_claiming_our_id_survives(fields: list[tuple[bytes, str]], body: bytes) -> None:
+    raw = b"".join(n + b": " + i.encode() + b"; spf=pass\r\n" for n, i in fields)
+    raw += b"From: a@a.test\r\n\r\n" + body
+    out = strip_forged_results(raw, "mx.b.test")
+    assert out.endswith(b"\r\n\r\n" + body)
+    head = out.partition(b"\r\n\r\n")[0] + b"\r\n"
+    for name, value in fields:
+        claims = name == b"Authentication-Results" and "other" not in value
+        assert (name + b": " + value.encode() + b"; spf=pass\r\n" in head) != claims
