@@ -156,3 +156,14 @@ def test_bad_input_is_one_line(fulmar: Fulmar, tmp_path: Path) -> None:
     assert "no DKIM selector" in fulmar.fails("dkim", "remove", "a.test", "nope")
     empty = Fulmar(tmp_path / "nothing")
     assert "holds no Fulmar data" in empty.fails("dns", "a.test")
+
+
+@pytest.mark.parametrize("text", ["", "plain", "x" * 254 + "ö", 'q"uo\\te', "ü" * 300])
+def test_txt_rdata_round_trips_through_dnspython(text: str) -> None:
+    import dns.rdata
+
+    from smtp_gateway.cli_dns import txt_rdata
+
+    rdata = dns.rdata.from_text("IN", "TXT", txt_rdata(text))
+    assert all(len(s) <= 255 for s in rdata.strings)
+    assert b"".join(rdata.strings) == text.encode()
