@@ -42,6 +42,7 @@ import dkim
 import dkim.util
 import spf
 
+from . import dkim_openssl  # noqa: F401  (dkimpy's RSA through OpenSSL)
 from .dns import DnsError, DnsTemporaryError, Resolver
 
 log = logging.getLogger(__name__)

@@ -14,18 +14,14 @@ relaxed body canonicalization spends seconds of CPU on a 20 MB message.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import Callable
-from typing import Any
 
 import dkim
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from jmap.store.base import DataStore
 
+from . import dkim_openssl  # noqa: F401  (dkimpy's RSA through OpenSSL)
 from .dkim_keys import DkimKey, active_keys, check_domain
 
 #: fields signed once more than they occur: none may be added without breaking the signature
@@ -44,32 +40,6 @@ OVERSIGN = (
     b"content-type",
     b"content-transfer-encoding",
 )
-
-
-_PYTHON_RSA_SIGN = dkim.RSASSA_PKCS1_v1_5_sign
-_HASHES = {"sha256": hashes.SHA256}
-
-
-@functools.lru_cache(maxsize=256)
-def _openssl_key(n: int, e: int, d: int, p: int, q: int, dp: int, dq: int, qi: int) -> Any:
-    numbers = rsa.RSAPrivateNumbers(p, q, d, dp, dq, qi, rsa.RSAPublicNumbers(e, n))
-    return numbers.private_key(unsafe_skip_rsa_key_validation=True)  # our own stored key
-
-
-def _rsa_sign(hash: Any, private_key: dict[str, int]) -> bytes:
-    """dkimpy's RSASSA-PKCS1-v1_5 signing (RFC 8017 §8.2) done by OpenSSL (cryptography)
-    rather than Python's ``pow``: the same octets (the scheme is deterministic) in about a
-    thirtieth of the time, which is most of what signing a message costs."""
-    algorithm = _HASHES.get(hash.name.lower())
-    if algorithm is None:
-        return _PYTHON_RSA_SIGN(hash, private_key)
-    names = ("modulus", "publicExponent", "privateExponent", "prime1", "prime2")
-    names += ("exponent1", "exponent2", "coefficient")
-    key = _openssl_key(*(private_key[name] for name in names))
-    return key.sign(hash.digest(), padding.PKCS1v15(), Prehashed(algorithm()))
-
-
-dkim.RSASSA_PKCS1_v1_5_sign = _rsa_sign  # dkimpy calls it through its module namespace
 
 
 class DkimSignError(ValueError):

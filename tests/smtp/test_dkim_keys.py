@@ -170,19 +170,29 @@ def test_an_unparsable_message_cannot_be_signed(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_openssl_rsa_signing_gives_dkimpys_octets() -> None:
-    """The signing primitive handed to OpenSSL is the same function, only faster."""
+def test_openssl_rsa_gives_dkimpys_octets_and_answers() -> None:
+    """dkimpy's RSA primitives handed to OpenSSL are the same functions, only faster."""
     import hashlib
 
-    from dkim.crypto import parse_pem_private_key
+    from dkim.crypto import parse_pem_private_key, parse_public_key
 
-    from smtp_gateway import dkim_sign
+    from smtp_gateway import dkim_openssl
 
     key = next(k for k in key_pair("a.test") if k.algorithm == "rsa-sha256")
     private = parse_pem_private_key(key.signing_key())
+    public = parse_public_key(base64.b64decode(key.publicKey))
     for text in (b"", b"one", b"x" * 10_000):
-        digest = dkim.HashThrough(hashlib.sha256())
-        digest.update(text)
-        ours = dkim_sign._rsa_sign(digest, private)
-        assert bytes(ours) == bytes(dkim_sign._PYTHON_RSA_SIGN(digest, private))
-    assert dkim.RSASSA_PKCS1_v1_5_sign is dkim_sign._rsa_sign
+
+        def digest(text: bytes = text) -> dkim.HashThrough:
+            h = dkim.HashThrough(hashlib.sha256())
+            h.update(text)
+            return h
+
+        ours = dkim_openssl.rsa_sign(digest(), private)
+        assert bytes(ours) == bytes(dkim_openssl.PYTHON_SIGN(digest(), private))
+        for signature in (ours, ours[:-1] + b"\0", b"", b"\0" * 256, b"\xff" * 256):
+            expected = dkim_openssl.PYTHON_VERIFY(digest(), signature, public)
+            assert dkim_openssl.rsa_verify(digest(), signature, public) == expected
+        assert dkim_openssl.rsa_verify(digest(), ours, public)
+    assert dkim.RSASSA_PKCS1_v1_5_sign is dkim_openssl.rsa_sign
+    assert dkim.RSASSA_PKCS1_v1_5_verify is dkim_openssl.rsa_verify
