@@ -132,7 +132,7 @@ def header_fields(raw: bytes, limit: int = MAX_HEADER_OCTETS) -> list[tuple[byte
             colon = raw.find(b":", pos, line_end)
             starts.append((raw[pos:colon].strip().lower() if colon > pos else b"", pos))
         pos = line_end
-    bounds = [start for _, start in starts[1:]] + [pos]
+    bounds = [start for _, start in starts[1:]] + [pos] if starts else []
     return [(name, raw[start:stop]) for (name, start), stop in zip(starts, bounds, strict=True)]
 
 

@@ -459,3 +459,12 @@ def test_internationalized_from_domain_as_a_label(tmp_path: Path) -> None:
         "reject",
     )
     assert parsed(verdict)["dmarc"][0]["header.from"] == "xn--bcher-kva.test"
+
+
+@pytest.mark.parametrize("raw", [b"", b"\r\n", b"\r\n\r\nbody only", b"From: a@a.test"])
+def test_degenerate_messages(tmp_path: Path, raw: bytes) -> None:
+    verdict = check(tmp_path, raw, zone_lines("a.test", A_KEYS))
+    assert not verdict.reason.startswith("not checked")
+    assert verdict.dkim == "none"
+    parsed(verdict)
+    assert strip_forged_results(raw, "mx.b.test") == raw
