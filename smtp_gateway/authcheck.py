@@ -5,7 +5,9 @@ Authentication-Results header field (RFC 8601).
 The libraries are synchronous; the event loop stays free:
 
 - parsing the header section and verifying signatures (body hashing of a message of any
-  size) run in a thread (``asyncio.to_thread``);
+  size) run in a thread (``asyncio.to_thread``), or in the worker processes when the
+  caller passes ``run_cpu`` (``prescan`` and ``verify_signatures`` take and return plain
+  data);
 - DKIM and ARC keys and DMARC records are looked up on the loop through the ``Resolver``
   before or between those steps (their names are known from the header section);
 - pyspf decides its lookups as it goes, so it runs in a thread of its own whose DNS calls
@@ -32,7 +34,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,6 +42,7 @@ import dkim
 import dkim.util
 import spf
 
+from . import dkim_openssl  # noqa: F401  (dkimpy's RSA through OpenSSL)
 from .dns import DnsError, DnsTemporaryError, Resolver
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,8 @@ MAX_FROM_DOMAINS = 4
 MAX_HEADER_OCTETS = 1_000_000
 
 Action = Literal["accept", "quarantine", "reject"]
+#: runs ``fn(*args)`` off the event loop and awaits it (``asyncio.to_thread`` or a pool)
+CpuRunner = Callable[..., Awaitable[Any]]
 
 
 @dataclass(slots=True)
@@ -114,23 +119,21 @@ def org_domain(domain: str) -> str:
 
 def header_fields(raw: bytes, limit: int = MAX_HEADER_OCTETS) -> list[tuple[bytes, bytes]]:
     """The header section as (name, exact octets of the whole field), tolerant of anything:
-    a line with no colon becomes a field with an empty name. Linear; stops at ``limit``."""
-    fields: list[tuple[bytes, bytes]] = []
+    a line with no colon becomes a field with an empty name. Linear (fields are slices of
+    ``raw``, never grown line by line); stops at ``limit``."""
+    starts: list[tuple[bytes, int]] = []
     pos, end = 0, min(len(raw), limit)
     while pos < end:
         nl = raw.find(b"\n", pos, end)
         line_end = end if nl < 0 else nl + 1
-        line = raw[pos:line_end]
-        if line in (b"\r\n", b"\n"):
+        if raw[pos:line_end] in (b"\r\n", b"\n"):
             break
-        if line[:1] in (b" ", b"\t") and fields:
-            name, value = fields[-1]
-            fields[-1] = (name, value + line)
-        else:
-            colon = line.find(b":")
-            fields.append((line[:colon].strip().lower() if colon > 0 else b"", line))
+        if raw[pos : pos + 1] not in (b" ", b"\t") or not starts:
+            colon = raw.find(b":", pos, line_end)
+            starts.append((raw[pos:colon].strip().lower() if colon > pos else b"", pos))
         pos = line_end
-    return fields
+    bounds = [start for _, start in starts[1:]] + [pos] if starts else []
+    return [(name, raw[start:stop]) for (name, start), stop in zip(starts, bounds, strict=True)]
 
 
 def field_value(whole: bytes) -> str:
@@ -141,12 +144,18 @@ def field_value(whole: bytes) -> str:
 
 def strip_forged_results(raw: bytes, authserv_id: str) -> bytes:
     """Drop every Authentication-Results field claiming ``authserv_id`` (RFC 8601 §5): only
-    we may say what we verified. Other fields and the body stay exactly as they were."""
+    we may say what we verified. Other fields and the body stay exactly as they were.
+    Linear in the header section (plain data in and out: a message with a huge header
+    section can go through ``run_cpu`` like the checks)."""
     ours = authserv_id.strip().lower()
+    needle = ours.encode("ascii", "replace")
     fields = header_fields(raw, len(raw))
     kept, pos, dropped = [], 0, False
     for name, whole in fields:
-        if name == b"authentication-results" and _authserv_id(field_value(whole)) == ours:
+        claims = name == b"authentication-results" and (
+            needle in whole.lower() or b"\\" in whole  # quoted-pairs hide nothing
+        )
+        if claims and _authserv_id(field_value(whole)) == ours:
             dropped = True
         else:
             kept.append(whole)
@@ -188,8 +197,9 @@ def _domain_of(address: str) -> str | None:
 
 
 @dataclass
-class _Parsed:
-    signer: Any  # dkim.DKIM over the message, or None when dkimpy cannot parse it
+class Prescan:
+    """What the header section says the checks need (plain data: it may cross processes)."""
+
     signatures: list[dict[bytes, bytes] | str]  # tags, or why the signature is unusable
     from_domains: list[str]
     from_problem: str
@@ -198,7 +208,9 @@ class _Parsed:
     orgs: dict[str, str]
 
 
-def _parse(raw: bytes, spf_domain: str) -> _Parsed:
+def prescan(raw: bytes, spf_domain: str) -> Prescan:
+    """Step 1 (CPU, off the loop): signatures, key names, From domains, their
+    Organizational Domains."""
     fields = header_fields(raw)
     signatures: list[dict[bytes, bytes] | str] = []
     key_names: list[str] = []
@@ -228,10 +240,6 @@ def _parse(raw: bytes, spf_domain: str) -> _Parsed:
         problem = "no From field"
     elif not domains and not problem:
         problem = "no address in From"
-    try:
-        signer = dkim.DKIM(raw, minkey=1024) if signatures else None
-    except Exception:
-        signer = None
     ids = (
         domains
         + [spf_domain]
@@ -243,7 +251,7 @@ def _parse(raw: bytes, spf_domain: str) -> _Parsed:
     )
     orgs = {d: org_domain(d) for d in ids if d}
     arc = any(n in (b"arc-seal", b"arc-message-signature") for n, _ in fields)
-    return _Parsed(signer, signatures, domains, problem, arc, key_names, orgs)
+    return Prescan(signatures, domains, problem, arc, key_names, orgs)
 
 
 def _key_name(tags: dict[bytes, bytes]) -> str | None:
@@ -423,25 +431,31 @@ def _dmarc_tags(text: str) -> dict[str, str] | None:
 # -- step 3 (thread): verify signatures --
 
 
-def _verify(
+def verify_signatures(
     raw: bytes,
-    parsed: _Parsed,
+    signatures: list[dict[bytes, bytes] | str],
     keys: dict[str, bytes],
     temporary: set[str],
+    arc_present: bool,
 ) -> tuple[list[DkimResult], str, str]:
+    """Step 3 (CPU, off the loop): each DKIM signature and the ARC chain against the keys
+    looked up in step 2. Plain data in and out, so it may run in a worker process."""
+
     def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
         key = name.decode("ascii", "replace").lower().rstrip(".")
         if key in temporary:
             raise dkim.DnsTimeoutError(f"temporary DNS error for {key}")
         return keys.get(key)
 
+    try:
+        signer = dkim.DKIM(raw, minkey=1024) if signatures else None
+    except Exception:  # dkimpy cannot parse the header section
+        signer = None
     results = [
-        _verify_one(parsed.signer, idx, tags, keys, temporary, dnsfunc)
-        for idx, tags in enumerate(parsed.signatures)
+        _verify_one(signer, idx, tags, keys, temporary, dnsfunc)
+        for idx, tags in enumerate(signatures)
     ]
-    arc, arc_reason = "none", ""
-    if parsed.arc_present:
-        arc, arc_reason = _verify_arc(raw, dnsfunc)
+    arc, arc_reason = _verify_arc(raw, dnsfunc) if arc_present else ("none", "")
     return results, arc, arc_reason
 
 
@@ -468,8 +482,19 @@ def _verify_one(
         b=re.sub(r"\s+", "", tag(b"b"))[:8],
     )
     name = _key_name(tags)
-    if signer is None or name is None:
+    if signer is None:
         result.reason = "the message's header section cannot be parsed"
+        return result
+    try:
+        signer.verify_headerprep(idx)  # required tags, i= within d=, t=/x= (RFC 6376 §6.1.1)
+    except Exception as exc:
+        result.reason = f"malformed signature: {exc}"[:200]
+        return result
+    if result.algorithm == "rsa-sha1":
+        result.result, result.reason = "policy", "rsa-sha1 is not accepted (RFC 8301 §3.1)"
+        return result
+    if name is None:
+        result.reason = "malformed signature: s= or d= is not ASCII"
         return result
     if name in temporary:
         result.result, result.reason = "temperror", f"key lookup failed for {name}"
@@ -536,7 +561,7 @@ _STRICTNESS = {"accept": 0, "quarantine": 1, "reject": 2}
 
 
 def _evaluate_dmarc(
-    parsed: _Parsed,
+    parsed: Prescan,
     records: dict[str, _Record | DnsTemporaryError | None],
     spf_result: _Spf,
     dkim_results: list[DkimResult],
@@ -675,14 +700,18 @@ async def check_message(
     resolver: Resolver,
     authserv_id: str,
     sample: Callable[[], float] = random.random,
+    run_cpu: CpuRunner = asyncio.to_thread,
 ) -> Verdict:
     """SPF, DKIM, DMARC and ARC for one message as received. ``mail_from`` is the
     reverse-path without brackets ("" for the null sender); ``sample`` draws DMARC's
-    ``pct`` (injectable for tests). Call it on the message as received, before
-    ``strip_forged_results``, and prepend ``Verdict.header``."""
+    ``pct`` (injectable for tests); ``run_cpu(fn, *args)`` runs the CPU steps (default a
+    thread; ``functools.partial(worker_pool.run, owner)`` puts them in the worker processes,
+    with their time budget). Call it on the message as received, before
+    ``strip_forged_results``, and prepend ``Verdict.header``. A CPU step that fails (its
+    budget exceeded) gives a temperror verdict."""
     try:
-        return await _check(raw, client_ip, helo, mail_from, resolver, authserv_id, sample)
-    except Exception:  # a bug: still a verdict, so the listener answers and logs
+        return await _check(raw, client_ip, helo, mail_from, resolver, authserv_id, sample, run_cpu)
+    except Exception as exc:  # a CPU step over its budget, or a bug: still a verdict
         log.exception("message authentication failed")
         header = _resinfo("spf", "temperror") + ";\r\n\t" + _resinfo("dkim", "temperror")
         return Verdict(
@@ -692,7 +721,7 @@ async def check_message(
             "temperror",
             "none",
             "accept",
-            "internal error while checking",
+            f"not checked: {type(exc).__name__}",
         )
 
 
@@ -704,17 +733,18 @@ async def _check(
     resolver: Resolver,
     authserv_id: str,
     sample: Callable[[], float],
+    run_cpu: CpuRunner,
 ) -> Verdict:
     identity = mail_from or f"postmaster@{helo}"
     spf_task = asyncio.ensure_future(_check_spf(resolver, client_ip, helo, mail_from))
     try:
-        parsed = await asyncio.to_thread(_parse, raw, _domain_of(identity) or "")
+        parsed = await run_cpu(prescan, raw, _domain_of(identity) or "")
         (keys, temporary), records = await asyncio.gather(
             _fetch_keys(resolver, parsed.key_names),
             _dmarc_records(resolver, parsed.from_domains, parsed.orgs),
         )
-        dkim_results, arc, arc_reason = await asyncio.to_thread(
-            _verify, raw, parsed, keys, temporary
+        dkim_results, arc, arc_reason = await run_cpu(
+            verify_signatures, raw, parsed.signatures, keys, temporary, parsed.arc_present
         )
         spf_result = await spf_task
     finally:

@@ -23,11 +23,17 @@ TXT_CHUNK = 255
 
 
 def txt_rdata(text: str) -> str:
-    """A TXT value as quoted character-strings of at most 255 octets each."""
+    """A TXT value as quoted character-strings of at most 255 octets each (zone-file
+    escapes: ``\\"``, ``\\\\`` and ``\\DDD`` for octets outside printable ASCII)."""
     data = text.encode()
     chunks = [data[i : i + TXT_CHUNK] for i in range(0, len(data), TXT_CHUNK)] or [b""]
-    quoted = (c.decode().replace("\\", "\\\\").replace('"', '\\"') for c in chunks)
-    return " ".join(f'"{c}"' for c in quoted)
+    return " ".join('"' + "".join(_zone_char(octet) for octet in c) + '"' for c in chunks)
+
+
+def _zone_char(octet: int) -> str:
+    if octet in (0x22, 0x5C):
+        return "\\" + chr(octet)
+    return chr(octet) if 0x20 <= octet < 0x7F else f"\\{octet:03d}"
 
 
 def _line(name: str, rdtype: str, rdata: str) -> str:

@@ -21,6 +21,7 @@ import dkim
 
 from jmap.store.base import DataStore
 
+from . import dkim_openssl  # noqa: F401  (dkimpy's RSA through OpenSSL)
 from .dkim_keys import DkimKey, active_keys, check_domain
 
 #: fields signed once more than they occur: none may be added without breaking the signature

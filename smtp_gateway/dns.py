@@ -179,7 +179,10 @@ class Resolver:
         """The records of one type at a name ((): none), zone file first, then the cache,
         then the DNS servers."""
         qname = _name(name)
-        kind = dns.rdatatype.from_text(rdtype)
+        try:
+            kind = dns.rdatatype.from_text(rdtype)
+        except dns.exception.DNSException:
+            raise DnsPermanentError(f"not a record type: {rdtype!r}") from None
         for _ in range(MAX_CNAME):
             local = self.zone.answer(qname, kind) if self.zone else None
             if local is None:

@@ -358,6 +358,7 @@ FORGED = (
     b"Authentication-Results: mx.b.test; dkim=pass header.d=bank.test\r\n"
     b"Authentication-Results: (sneaky) MX.B.TEST 1;\r\n\tspf=pass smtp.mailfrom=bank.test\r\n"
     b'Authentication-Results: "mx.b.test"; dmarc=pass\r\n'
+    b'Authentication-Results: "m\\x.b\\.test"; dmarc=pass\r\n'
     b"Authentication-Results: mx.b.test.evil.test; spf=pass\r\n"
     b"Authentication-Results: relay.test; spf=pass smtp.mailfrom=x.test\r\n"
     b"X-Note: Authentication-Results: mx.b.test; fake\r\n"
@@ -369,7 +370,7 @@ def test_forged_results_are_stripped_and_others_kept() -> None:
     out = strip_forged_results(raw, "mx.b.test")
     head = b"\n" + out.partition(b"\r\n\r\n")[0]
     assert b"\nAuthentication-Results: mx.b.test;" not in head
-    assert b"(sneaky)" not in out and b'"mx.b.test"' not in out
+    assert b"(sneaky)" not in out and b'"mx.b.test"' not in out and b"m\\x" not in out
     assert b"mx.b.test.evil.test" in out and b"relay.test" in out and b"X-Note" in out
     assert out.endswith(MESSAGE + b"Authentication-Results: mx.b.test; in the body\r\n")
     assert strip_forged_results(MESSAGE, "mx.b.test") == MESSAGE
@@ -391,3 +392,79 @@ def test_unparsable_header_section_is_a_verdict(tmp_path: Path) -> None:
     verdict = check(tmp_path, raw, zone_lines("a.test", A_KEYS))
     assert verdict.dkim == "neutral"
     parsed(verdict)
+
+
+def foreign_signature(raw: bytes, key, algorithm: bytes = b"rsa-sha256", **kw) -> bytes:
+    """A signature made as another MTA might: dkimpy directly, relaxed/relaxed."""
+    field = dkim.sign(
+        raw,
+        key.selector.encode(),
+        b"a.test",
+        key.signing_key(),
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=[b"from", b"to", b"subject"],
+        signature_algorithm=algorithm,
+        **kw,
+    )
+    return field + raw
+
+
+def test_other_signers_relaxed_bodies_verify(tmp_path: Path) -> None:
+    raw = foreign_signature(MESSAGE, A_KEYS[0])
+    zone = zone_lines("a.test", A_KEYS)
+    assert check(tmp_path, raw, zone).dkim == "pass"
+    spaced = raw.replace(b"Hello Bob,\r\n", b"Hello   Bob,  \r\n")  # relaxed body: same hash
+    assert check(tmp_path, spaced, zone).dkim == "pass"
+    assert check(tmp_path, raw.replace(b"Hello Bob", b"Hello Eve"), zone).dkim == "fail"
+
+
+def test_rsa_sha1_is_never_valid(tmp_path: Path) -> None:
+    raw = foreign_signature(MESSAGE, A_KEYS[0], algorithm=b"rsa-sha1")
+    zone = zone_lines("a.test", A_KEYS, dmarc="v=DMARC1; p=reject")
+    verdict = check(tmp_path, raw, zone, client_ip="127.0.0.9")
+    assert verdict.dkim == "policy"  # RFC 8301 §3.1
+    assert verdict.dmarc == "fail" and verdict.action == "reject"
+
+
+def test_malformed_signatures_are_neutral(tmp_path: Path) -> None:
+    good = signed()
+    zone = zone_lines("a.test", A_KEYS)
+    for broken in (
+        good.replace(b" i=@a.test;", b" i=@elsewhere.test;", 1),  # i= not within d=
+        good.replace(b"v=1; ", b"", 1),  # v= missing
+        good.replace(b"d=a.test;", b"d=;", 1),
+    ):
+        verdict = check(tmp_path, broken, zone)
+        assert verdict.dkim_results[0].result == "neutral", verdict.dkim_results[0]
+        assert verdict.dkim_results[1].result == "pass"  # the other signature still counts
+        parsed(verdict)
+
+
+def test_signatures_beyond_the_cap_are_not_verified(tmp_path: Path) -> None:
+    raw = signed()
+    for _ in range(5):
+        raw = signed(raw)  # 12 signatures
+    verdict = check(tmp_path, raw, zone_lines("a.test", A_KEYS))
+    assert len(verdict.dkim_results) == 8
+    assert all(r.result == "pass" for r in verdict.dkim_results)
+
+
+def test_internationalized_from_domain_as_a_label(tmp_path: Path) -> None:
+    zone = zone_lines("xn--bcher-kva.test", [], dmarc="v=DMARC1; p=reject")
+    raw = MESSAGE.replace(b"alice@a.test", "alice@bücher.test".encode())
+    verdict = check(tmp_path, raw, zone, client_ip="127.0.0.9", mail_from="x@bücher.test")
+    assert (verdict.header_from, verdict.spf, verdict.action) == (
+        "xn--bcher-kva.test",
+        "fail",
+        "reject",
+    )
+    assert parsed(verdict)["dmarc"][0]["header.from"] == "xn--bcher-kva.test"
+
+
+@pytest.mark.parametrize("raw", [b"", b"\r\n", b"\r\n\r\nbody only", b"From: a@a.test"])
+def test_degenerate_messages(tmp_path: Path, raw: bytes) -> None:
+    verdict = check(tmp_path, raw, zone_lines("a.test", A_KEYS))
+    assert not verdict.reason.startswith("not checked")
+    assert verdict.dkim == "none"
+    parsed(verdict)
+    assert strip_forged_results(raw, "mx.b.test") == raw

@@ -164,7 +164,9 @@ def test_names_that_cannot_be_names_are_permanent_errors(name: str) -> None:
     run(main())
 
 
-def test_ptr_of_something_not_an_address() -> None:
+def test_ptr_of_something_not_an_address_and_unknown_types() -> None:
+    with pytest.raises(DnsPermanentError):
+        run(Resolver(nameservers=[]).query("a.test", "BOGUS"))
     with pytest.raises(DnsPermanentError):
         run(Resolver(nameservers=[]).ptr("300.1.1.1"))
 
