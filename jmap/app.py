@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from push.hub import PushHub, create_bus
+from smtp_gateway.outbound import OutboundWorker
 
 from .api import MethodRegistry, parse_request, run_request
 from .auth import CHALLENGE, QUERY_TOKEN, Authenticator, Credentials, LoginThrottle, Throttled
@@ -94,6 +95,7 @@ class Server:
         self.auth = Authenticator(data, self.throttle)
         await self.push.start()
         self._tasks.append(asyncio.create_task(housekeeping(self.services)))
+        self._tasks.append(asyncio.create_task(OutboundWorker(self.services).run()))
         address = self.config.metrics_address
         if address:
             host, port = address

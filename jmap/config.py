@@ -118,6 +118,31 @@ class Config:
     push_vapid_subject: str = "mailto:postmaster@localhost"
     #: allow PushSubscription urls on loopback addresses, over http too (tests only!)
     push_allow_local_http: bool = False
+    # -- SMTP out (see docs/architecture.md, "SMTP: outbound") --
+    #: domain -> "host:port" routes, checked before MX (tests, relaying per domain)
+    smtp_routes: tuple[tuple[str, str], ...] = ()
+    #: smart host for everything not routed: smtp://user:pass@host:port (AUTH, STARTTLS)
+    smtp_relay: str | None = None
+    #: the name given in EHLO and as the Reporting-MTA of DSNs ("" = this host's FQDN)
+    smtp_helo_name: str = ""
+    #: local address outgoing connections are made from ("" = the system's choice)
+    smtp_source_address: str = ""
+    #: EmailSubmission sendAt may lie at most this far ahead (maxDelayedSend; 0: no delay)
+    smtp_max_delayed_send_seconds: int = 30 * 86400
+    #: after this long undelivered a recipient is given up (RFC 5321 §4.5.4.1: 4-5 days)
+    smtp_give_up_seconds: int = 5 * 86400
+    #: a "delayed" DSN goes to the sender once a recipient has waited this long
+    smtp_delayed_dsn_seconds: int = 4 * 3600
+    #: recipients per EmailSubmission (tooManyRecipients past it)
+    smtp_max_recipients: int = 100
+    #: connections open to one destination at a time, per node
+    smtp_max_per_destination: int = 4
+    #: seconds for each SMTP command of a delivery (connect, MAIL, RCPT, DATA)
+    smtp_timeout_seconds: float = 120.0
+    #: how long a worker holds an outbound job before another node may take it
+    smtp_lease_seconds: float = 600.0
+    #: how often an idle outbound worker looks for due jobs
+    smtp_queue_poll_seconds: float = 1.0
 
     @property
     def host(self) -> str:
@@ -162,6 +187,8 @@ _ENV = {
     "FULMAR_LOG_LEVEL": "log_level",
     "FULMAR_REDIS_URL": "redis_url",
     "FULMAR_METRICS_TOKEN": "metrics_token",
+    "FULMAR_SMTP_ROUTES": "smtp_routes",
+    "FULMAR_SMTP_RELAY": "smtp_relay",
 }
 
 
@@ -178,6 +205,8 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"{name} must be HOST:PORT, not {value!r}")
     if name == "trusted_proxies":
         return _proxy_networks(value)
+    if name == "smtp_routes":
+        return _smtp_routes(value)
     if name == "log_level" and str(value).lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
     return value
@@ -195,6 +224,28 @@ def _proxy_networks(value: Any) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError(f"trusted_proxies: {item!r} is not an address or CIDR") from None
     return tuple(networks)
+
+
+def _smtp_routes(value: Any) -> tuple[tuple[str, str], ...]:
+    """A table domain -> "host:port", or "dom=host:port,dom2=host:port" from the environment."""
+    if isinstance(value, str):
+        pairs = [item.partition("=")[::2] for item in value.split(",") if item.strip()]
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list | tuple):  # ["dom=host:port", ...] or [[dom, host:port], ...]
+        pairs = [i.partition("=")[::2] if isinstance(i, str) else tuple(i) for i in value]
+        if not all(len(p) == 2 for p in pairs):
+            raise ConfigError(f"smtp_routes must be a table of domain = host:port, not {value!r}")
+    else:
+        raise ConfigError(f"smtp_routes must be a table of domain = host:port, not {value!r}")
+    routes = []
+    for domain, target in pairs:
+        domain = str(domain).strip().lower().rstrip(".")
+        host, sep, port = str(target).strip().rpartition(":")
+        if not domain or not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"smtp_routes: {domain}={target} is not domain=host:port")
+        routes.append((domain, f"{host}:{port}"))
+    return tuple(routes)
 
 
 def load_config(
@@ -252,7 +303,7 @@ def _check_type(key: str, value: Any) -> None:
     """A config-file value must have the type of the setting's default."""
     default = getattr(Config(), key)
     if isinstance(default, tuple):
-        return  # lists: checked item by item by _coerce
+        return  # lists and tables: checked item by item by _coerce
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, int):
@@ -271,10 +322,11 @@ def _check_type(key: str, value: Any) -> None:
 
 
 #: settings whose values ``_coerce`` checks beyond their type
-_CHECKED_VALUES = ("listen", "log_level")
+_CHECKED_VALUES = ("listen", "log_level", "smtp_routes")
 _URL_SCHEMES = {
     "base_url": ("http://", "https://"),
     "redis_url": ("redis://", "rediss://", "unix://"),
+    "smtp_relay": ("smtp://", "smtps://"),
 }
 
 

@@ -63,4 +63,3 @@ def test_header_filter(fresh):
         },
     )
     assert {names[i] for i in result["ids"]} == {"none"}
-
