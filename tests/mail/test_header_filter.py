@@ -63,3 +63,4 @@ def test_header_filter(fresh):
         },
     )
     assert {names[i] for i in result["ids"]} == {"none"}
+
