@@ -190,10 +190,11 @@ class Fulmar:
     async def draft(self, login: str, **headers: Any) -> dict[str, Any]:
         """An Email in Drafts from the fields given (``frm`` for From)."""
         drafts = await self.mailbox(login, "drafts")
+        sender = headers.pop("frm", login)
         email = {
             "mailboxIds": {drafts: True},
             "keywords": {"$draft": True, "$seen": True},
-            "from": [{"email": headers.pop("frm", login)}],
+            **({"from": [{"email": sender}]} if sender else {}),
             "subject": headers.pop("subject", "Hello"),
             "bodyValues": {"1": {"value": headers.pop("body", "Hello there.")}},
             "textBody": [{"partId": "1", "type": "text/plain"}],
