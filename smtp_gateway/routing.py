@@ -108,11 +108,14 @@ class Router:
         relay: str | None,
         resolver: Resolver,
         rng: random.Random | None = None,
+        mx_port: int = SMTP_PORT,
     ) -> None:
         self.routes = {domain: parse_host_port(target) for domain, target in routes}
         self.relay = relay_route(relay) if relay else None
         self.resolver = resolver
         self.rng = rng or random.Random()
+        #: the port MX hosts are reached on (25; tests point it at a sink)
+        self.mx_port = mx_port
 
     async def route(self, domain: str) -> Route:
         domain = domain.lower().rstrip(".")
@@ -142,7 +145,7 @@ class Router:
             except Exception:  # this host cannot be used for now
                 failures += 1
                 continue
-            hops.extend(Hop(address, SMTP_PORT, name) for address in addresses)
+            hops.extend(Hop(address, self.mx_port, name) for address in addresses)
         if hops:
             return Route(key, tuple(hops))
         if failures:

@@ -88,6 +88,9 @@ class Connection:
                 if route.username is not None:
                     await smtp.login(route.username, route.password or "")
                 return cls(smtp, f"{hop.server_name or hop.host}")
+            except aiosmtplib.SMTPAuthenticationError as exc:
+                # the relay's credentials are ours to fix: keep the mail and try later
+                last = Reply(454, f"4.7.0 The relay refused our login: {exc.code} {exc.message}")
             except aiosmtplib.SMTPResponseException as exc:
                 last = Reply(exc.code, exc.message)
             except (aiosmtplib.SMTPException, OSError) as exc:

@@ -89,8 +89,16 @@ class SinkHandler:
         self.rcpt_replies: dict[str, str] = {}
         self.data_reply = "250 2.0.0 Ok: queued as SINK1"
         self.sessions = 0
+        #: every RCPT address, in order
+        self.rcpt_attempts: list[str] = []
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpt_attempts.append(address)
         reply = self.rcpt_replies.get(address.lower())
         if reply is not None and not reply.startswith("2"):
             return reply
