@@ -129,7 +129,7 @@ class Sink:
 
             def authenticator(server, session, envelope, mechanism, auth_data):
                 ok = logins.get(auth_data.login.decode()) == auth_data.password.decode()
-                return AuthResult(success=ok, handled=False)
+                return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
             kwargs = {
                 "authenticator": authenticator,
