@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime
 
 from .message_copy import header_section
@@ -25,6 +25,18 @@ class RecipientReport:
     diagnostic: str | None = None
     remote_mta: str | None = None
     will_retry_until: float | None = None
+
+
+def final_recipient(address: str) -> str:
+    """``rfc822; addr``, or for an internationalised address RFC 6533 §3's
+    ``utf-8; addr`` in utf-8-addr-xtext (non-ASCII, ``\\``, ``+`` and ``=`` as \\x{HEX})."""
+    if address.isascii():
+        return f"rfc822; {address}"
+    text = "".join(
+        c if c.isascii() and c.isprintable() and c not in "\\+=" else f"\\x{{{ord(c):X}}}"
+        for c in address
+    )
+    return f"utf-8; {text}"
 
 
 def _fields(pairs: list[tuple[str, str]]) -> Message:
@@ -85,7 +97,7 @@ def build_dsn(
     ]
     for r in reports:
         pairs = [
-            ("Final-Recipient", f"rfc822; {r.address}"),
+            ("Final-Recipient", final_recipient(r.address)),
             ("Action", r.action),
             ("Status", r.status),
         ]
@@ -104,4 +116,4 @@ def build_dsn(
     headers["Content-Transfer-Encoding"] = "8bit"
     headers.set_payload(header_section(original).decode("utf-8", "replace"), "utf-8")
     report.set_payload([human, status, headers])
-    return report.as_bytes(policy=SMTP)
+    return report.as_bytes(policy=SMTP if sender.isascii() else SMTPUTF8)

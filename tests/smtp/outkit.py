@@ -80,6 +80,8 @@ class Received:
     data: bytes
     tls: bool = False
     auth: Any = None
+    mail_options: list[str] = field(default_factory=list)
+    peer: str = ""
 
 
 class SinkHandler:
@@ -113,18 +115,20 @@ class SinkHandler:
                 envelope.original_content or envelope.content,
                 session.ssl is not None,
                 session.auth_data,
+                list(envelope.mail_options),
+                session.peer[0],
             )
         )
         return self.data_reply
 
 
 class Sink:
-    """An aiosmtpd server on 127.0.0.1; ``logins`` turns on AUTH (PLAIN/LOGIN)."""
+    """An aiosmtpd server on 127.0.0.1; ``logins`` turns on AUTH (PLAIN/LOGIN); other
+    keyword arguments go to aiosmtpd (``tls_context``, ``enable_SMTPUTF8``)."""
 
-    def __init__(self, logins: dict[str, str] | None = None) -> None:
+    def __init__(self, logins: dict[str, str] | None = None, **kwargs: Any) -> None:
         self.handler = SinkHandler()
         self.port = free_port()
-        kwargs: dict[str, Any] = {}
         if logins is not None:
 
             def authenticator(server, session, envelope, mechanism, auth_data):
@@ -236,6 +240,16 @@ class Fulmar:
 
     async def outbound_due(self) -> float | None:
         return await self.data.jobs.next_due(OUTBOUND)
+
+    async def import_raw(self, login: str, raw: bytes) -> dict[str, Any]:
+        """An Email from raw octets, through Email/import (into Drafts)."""
+        blob_id = await self.services.blobs.put(raw)
+        account = self.accounts[login]
+        await self.data.add_upload(account, blob_id, len(raw), time.time() + 3600)
+        drafts = await self.mailbox(login, "drafts")
+        item = {"blobId": blob_id, "mailboxIds": {drafts: True}}
+        result = await self.call(login, "Email/import", {"emails": {"e": item}})
+        return result["created"]["e"]
 
     async def add_alias(self, alias: str, target: str) -> None:
         async with self.data.transaction(SERVER_ACCOUNT) as tx:
