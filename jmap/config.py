@@ -127,6 +127,8 @@ class Config:
     smtp_helo_name: str = ""
     #: local address outgoing connections are made from ("" = the system's choice)
     smtp_source_address: str = ""
+    #: CA certificates (PEM) for verified TLS: the relay, MTA-STS hosts ("" = the system's)
+    smtp_tls_ca_file: str = ""
     #: EmailSubmission sendAt may lie at most this far ahead (maxDelayedSend; 0: no delay)
     smtp_max_delayed_send_seconds: int = 30 * 86400
     #: after this long undelivered a recipient is given up (RFC 5321 §4.5.4.1: 4-5 days)

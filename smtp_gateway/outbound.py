@@ -23,11 +23,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jmap.config import Config
 from jmap.services import Services
 from jmap.store.jobs import Job
 
 from .dsn import RecipientReport, build_dsn
 from .local import LocalDirectory
+from .mta_sts import MtaSts, PolicyFetcher
 from .queues import INBOUND, OUTBOUND, inbound_payload, send_ref
 from .retry import next_attempt
 from .routing import NoDNS, Resolver, Route, Router
@@ -81,10 +83,13 @@ class OutboundWorker:
         self.sign = sign
         self.now = now
         self.owner = owner or f"{socket.gethostname()}:{secrets.token_hex(4)}"
-        self.router = router or Router(config.smtp_routes, config.smtp_relay, resolver or NoDNS())
+        self.router = router or _router(config, resolver, now)
         self.hostname = config.smtp_helo_name or socket.gethostname()
         self.settings = ClientSettings(
-            self.hostname, config.smtp_source_address, config.smtp_timeout_seconds
+            self.hostname,
+            config.smtp_source_address,
+            config.smtp_timeout_seconds,
+            config.smtp_tls_ca_file,
         )
         self._lanes: dict[str, asyncio.Semaphore] = {}
 
@@ -339,3 +344,13 @@ class OutboundWorker:
             remote_mta=work.remote_mta.get(rcpt),
             will_retry_until=until,
         )
+
+
+def _router(config: Config, resolver: Resolver | None, now: Callable[[], float]) -> Router:
+    """Routes, relay, then MX; MTA-STS when the resolver answers TXT queries too."""
+    resolver = resolver or NoDNS()
+    sts = None
+    if hasattr(resolver, "txt"):
+        fetch = PolicyFetcher(resolver, config.smtp_tls_ca_file)  # type: ignore[arg-type]
+        sts = MtaSts(resolver, fetch, now)  # type: ignore[arg-type]
+    return Router(config.smtp_routes, config.smtp_relay, resolver, sts=sts)

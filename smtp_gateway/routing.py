@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from .mta_sts import MtaSts
+
 SMTP_PORT = 25
 
 
@@ -58,6 +60,8 @@ class Route:
     refused: str | None = None
     #: a reason it cannot be reached right now (temporary: retry)
     unavailable: str | None = None
+    #: STARTTLS with a certificate valid for each hop's server name (MTA-STS enforce)
+    require_tls: bool = False
 
 
 def parse_host_port(value: str, default_port: int = SMTP_PORT) -> Hop:
@@ -109,6 +113,7 @@ class Router:
         resolver: Resolver,
         rng: random.Random | None = None,
         mx_port: int = SMTP_PORT,
+        sts: MtaSts | None = None,
     ) -> None:
         self.routes = {domain: parse_host_port(target) for domain, target in routes}
         self.relay = relay_route(relay) if relay else None
@@ -116,6 +121,7 @@ class Router:
         self.rng = rng or random.Random()
         #: the port MX hosts are reached on (25; tests point it at a sink)
         self.mx_port = mx_port
+        self.sts = sts
 
     async def route(self, domain: str) -> Route:
         domain = domain.lower().rstrip(".")
@@ -137,6 +143,12 @@ class Router:
         if is_null_mx(records):
             return Route(key, refused=f"{domain} accepts no mail (null MX, RFC 7505)")
         names = order_mx(records, self.rng) if records else [domain]
+        policy = await self.sts.policy(domain) if self.sts is not None else None
+        enforce = policy is not None and policy.mode == "enforce"
+        if policy is not None and enforce:
+            names = [n for n in names if policy.matches(n)]
+            if not names:  # RFC 8461 §5: no MX host fits the policy: wait, do not send
+                return Route(key, unavailable=f"no MX host of {domain} fits its MTA-STS policy")
         hops: list[Hop] = []
         failures = 0
         for name in names:
@@ -147,7 +159,7 @@ class Router:
                 continue
             hops.extend(Hop(address, self.mx_port, name) for address in addresses)
         if hops:
-            return Route(key, tuple(hops))
+            return Route(key, tuple(hops), require_tls=enforce)
         if failures:
             return Route(key, unavailable=f"no address of {domain}'s mail servers resolved")
         return Route(key, refused=f"{domain} has no mail server address")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+import ssl
 from dataclasses import dataclass
+from functools import cached_property
 
 import aiosmtplib
 
@@ -51,6 +53,12 @@ class ClientSettings:
     helo_name: str
     source_address: str = ""
     timeout: float = 120.0
+    #: CA certificates (PEM) for verified TLS ("": the system's)
+    ca_file: str = ""
+
+    @cached_property
+    def tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file or None)
 
 
 class DeliveryFailed(Exception):
@@ -79,12 +87,16 @@ class Connection:
                 source_address=(settings.source_address, 0) if settings.source_address else None,
                 timeout=settings.timeout,
                 use_tls=route.implicit_tls,
-                # opportunistic: upgrade whenever offered; a relay's certificate is checked
-                start_tls=None,
-                validate_certs=route.username is not None,
+                # opportunistic: upgrade whenever offered; a relay's certificate is checked;
+                # MTA-STS: STARTTLS is required and the certificate checked for the MX name
+                start_tls=False if route.require_tls else None,
+                validate_certs=route.username is not None or route.require_tls,
+                tls_context=settings.tls_context if route.username is not None else None,
             )
             try:
                 await smtp.connect()
+                if route.require_tls:
+                    await _required_starttls(smtp, hop.server_name or hop.host, settings)
                 if route.username is not None:
                     await smtp.login(route.username, route.password or "")
                 return cls(smtp, f"{hop.server_name or hop.host}")
@@ -145,6 +157,22 @@ class Connection:
 
     async def close(self) -> None:
         await _close(self.smtp)
+
+
+async def _required_starttls(
+    smtp: aiosmtplib.SMTP, server_name: str, settings: ClientSettings
+) -> None:
+    """RFC 8461 §4.2: STARTTLS, and a certificate valid for the MX host's name."""
+    await smtp.ehlo()
+    if not smtp.supports_extension("starttls"):
+        raise aiosmtplib.SMTPException(f"{server_name} offers no STARTTLS (MTA-STS)")
+    try:
+        await smtp.starttls(
+            server_hostname=server_name, validate_certs=True, tls_context=settings.tls_context
+        )
+    except (ssl.SSLError, ssl.CertificateError) as exc:
+        raise aiosmtplib.SMTPException(f"{server_name}: TLS failed (MTA-STS): {exc}") from exc
+    await smtp.ehlo()
 
 
 async def _close(smtp: aiosmtplib.SMTP) -> None:

@@ -21,7 +21,10 @@ def test_delivered_yes_with_the_sinks_reply_and_no_bcc(tmp_path):
             created = (await f.submit(ALICE, draft["id"]))["created"]["s"]
             assert created["undoStatus"] == "pending"
             before = len(f.bus.events)
+            state = (await f.call(ALICE, "EmailSubmission/get", {"ids": []}))["state"]
             assert await f.worker().run_once() == 1
+            changes = await f.call(ALICE, "EmailSubmission/changes", {"sinceState": state})
+            assert changes["updated"] == [created["id"]] and changes["created"] == []
             return created, await f.submission(ALICE, created["id"]), f.bus.events[before:]
 
         _created, sub, events = run(tmp_path, body, smtp_routes=(("example.net", sink.address),))
