@@ -137,6 +137,8 @@ class Config:
     smtp_delayed_dsn_seconds: int = 4 * 3600
     #: recipients per EmailSubmission (tooManyRecipients past it)
     smtp_max_recipients: int = 100
+    #: EmailSubmissions an account may create per hour, per node (rateLimit past it; 0: any)
+    smtp_max_messages_per_hour: int = 1000
     #: connections open to one destination at a time, per node
     smtp_max_per_destination: int = 4
     #: seconds for each SMTP command of a delivery (connect, MAIL, RCPT, DATA)

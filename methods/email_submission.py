@@ -11,6 +11,7 @@ before the worker takes the message, or gets ``cannotUnsend``.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 from jmap.api import Invocation, Response
@@ -36,10 +37,29 @@ def queued_status() -> dict[str, Any]:
     return {"smtpReply": QUEUED_REPLY, "delivered": "queued", "displayed": "unknown"}
 
 
+class SendRate:
+    """Submissions created per account in the last hour, on this node."""
+
+    def __init__(self) -> None:
+        self._times: dict[str, deque[float]] = {}
+
+    def allow(self, account_id: str, limit: int, now: float) -> bool:
+        times = self._times.setdefault(account_id, deque())
+        while times and times[0] <= now - 3600:
+            times.popleft()
+        if limit and len(times) >= limit:
+            return False
+        times.append(now)
+        return True
+
+
 class EmailSubmissionType(DataType):
     name = "EmailSubmission"
     id_prefix = "S"
     references = frozenset({"identityId", "emailId"})
+
+    def __init__(self) -> None:
+        self.rate = SendRate()
 
     async def present(
         self, inv: Invocation, account: Account, docs: list[Document]
@@ -154,6 +174,9 @@ class EmailSubmissionType(DataType):
         if len(raw) > config.limits.max_size_email:
             limit = config.limits.max_size_email
             raise SetError("tooLarge", "The message is too large to send.", maxSize=limit)
+        if not self.rate.allow(tx.account_id, config.smtp_max_messages_per_hour, now):
+            limit = config.smtp_max_messages_per_hour
+            raise SetError("rateLimit", f"At most {limit} messages an hour; try later.")
         send_blob = await services.blobs.put(without_bcc(raw))
         rcpts = [r["email"] for r in envelope.rcpt_to]
         obj.update(

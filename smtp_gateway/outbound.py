@@ -138,9 +138,26 @@ class OutboundWorker:
                 route = routes.get(domain) or await self.router.route(domain)
                 routes[domain] = route
                 by_route.setdefault(route.key, (route, []))[1].append((work, rcpts))
-        await asyncio.gather(*(self._deliver(route, items) for route, items in by_route.values()))
+        keeper = asyncio.create_task(self._keep_leases(works))
+        try:
+            await asyncio.gather(
+                *(self._deliver(route, items) for route, items in by_route.values())
+            )
+        finally:
+            keeper.cancel()
         for work in works:
             await self._record(work)
+
+    async def _keep_leases(self, works: list[_Work]) -> None:
+        """Renew the batch's leases while it is being delivered (slow servers, timeouts),
+        so no other node takes a job this one is still sending."""
+        lease = self.services.config.smtp_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            for work in works:
+                renewed = await self.services.data.jobs.renew(work.job, self.now(), lease)
+                if renewed is not None:
+                    work.job = renewed
 
     # -- one job --
     async def _start(self, job: Job) -> _Work | None:

@@ -4,6 +4,7 @@ headers, the implicit Email/set, FUTURERELEASE holds and cancelling."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from jmap.ids import timestamp
 from smtp_gateway.queues import OUTBOUND
@@ -355,3 +356,27 @@ def test_query_filters_sorts_and_query_changes(tmp_path):
     assert q["canceled"] == [ids[0]]
     assert changes["removed"] == [ids[0]] and changes["added"] == [{"id": ids[0], "index": 2}]
     assert bad_sort[0][0] == "error" and bad_sort[0][1]["type"] == "unsupportedSort"
+
+
+def test_messages_per_hour_are_rate_limited(tmp_path):
+    async def body(f: Fulmar):
+        draft = await f.draft(ALICE, to=["x@example.net"])
+        results = [await f.submit(ALICE, draft["id"]) for _ in range(3)]
+        other = await f.draft(BOB, to=["x@example.net"])
+        return results, await f.submit(BOB, other["id"])
+
+    results, bobs = run(tmp_path, body, smtp_max_messages_per_hour=2)
+    assert [bool(r.get("created")) for r in results] == [True, True, False]
+    assert _error(results[2])["type"] == "rateLimit"
+    assert bobs["created"]  # the limit is per account
+
+
+def test_too_large_names_the_limit(tmp_path):
+    async def body(f: Fulmar):
+        draft = await f.draft(ALICE, to=["x@example.net"], body="x" * 5000)
+        config = f.services.config  # the limit went down since the draft was written
+        f.services.config = replace(config, limits=replace(config.limits, max_size_email=1000))
+        return await f.submit(ALICE, draft["id"])
+
+    error = _error(run(tmp_path, body))
+    assert error["type"] == "tooLarge" and error["maxSize"] == 1000
