@@ -41,9 +41,18 @@ def without_bcc(raw: bytes) -> bytes:
 
 
 def header_section(raw: bytes, limit: int = 256 * 1024) -> bytes:
-    """The header section alone (for text/rfc822-headers), cut at ``limit`` octets."""
-    header, _ = split_header(raw)
-    return header[:limit]
+    """The header section alone (for text/rfc822-headers): whole fields, at most ``limit``
+    octets of them."""
+    header, _ = split_header(raw[: limit + 4])
+    if len(header) <= limit:
+        return header
+    kept, size = [], 0
+    for field in _fields(header):
+        size += len(field)
+        if size > limit:
+            break
+        kept.append(field)
+    return b"".join(kept)
 
 
 def is_8bit(raw: bytes) -> bool:
