@@ -139,6 +139,9 @@ class Config:
     smtp_max_recipients: int = 100
     #: EmailSubmissions an account may create per hour, per node (rateLimit past it; 0: any)
     smtp_max_messages_per_hour: int = 1000
+    #: a hard-bounced (5.1.x) address is not sent to again by that account for this long
+    #: (0: no suppression list)
+    smtp_suppress_days: int = 30
     #: connections open to one destination at a time, per node
     smtp_max_per_destination: int = 4
     #: seconds for each SMTP command of a delivery (connect, MAIL, RCPT, DATA)

@@ -27,6 +27,7 @@ from jmap.config import Config
 from jmap.services import Services
 from jmap.store.jobs import Job
 
+from .bounces import bounce_address, is_hard_bounce, suppress, suppressed, verp_secret
 from .dsn import RecipientReport, build_dsn
 from .local import LocalDirectory
 from .mta_sts import MtaSts, PolicyFetcher
@@ -58,7 +59,11 @@ class _Work:
     message: bytes
     #: the recipients still to deliver, in envelope order
     pending: list[str]
+    #: the envelope sender for remote servers: the sender's address with a bounce token
+    bounce_from: str = ""
     replies: dict[str, Reply] = field(default_factory=dict)
+    #: recipients of local domains (never suppressed: accounts come and go)
+    local_domain: set[str] = field(default_factory=set)
     #: recipients delivered to local accounts: address -> account id
     local: dict[str, str] = field(default_factory=dict)
     remote_mta: dict[str, str] = field(default_factory=dict)
@@ -92,6 +97,7 @@ class OutboundWorker:
             config.smtp_tls_ca_file,
         )
         self._lanes: dict[str, asyncio.Semaphore] = {}
+        self._secret: bytes | None = None
 
     # -- the loop --
     async def run(self, batch: int = 32) -> None:
@@ -125,7 +131,10 @@ class OutboundWorker:
             remote: dict[str, list[str]] = {}
             for rcpt in work.pending:
                 domain = rcpt.rpartition("@")[2].lower()
+                if rcpt in work.replies:
+                    continue
                 if await directory.is_local(domain):
+                    work.local_domain.add(rcpt)
                     account = await directory.account_for(rcpt)
                     if account is None:
                         work.replies[rcpt] = UNKNOWN_LOCAL
@@ -189,9 +198,18 @@ class OutboundWorker:
         mail_from = payload["mailFrom"]
         if message:
             message = await self.sign(message, mail_from.rpartition("@")[2].lower())
-        work = _Work(job, message, pending)
+        if self._secret is None:
+            self._secret = await verp_secret(self.services.data)
+        bounce_from = bounce_address(self._secret, mail_from, account_id, submission_id)
+        work = _Work(job, message, pending, bounce_from)
         if not message:
             work.replies = dict.fromkeys(pending, Reply(554, "5.3.0 The message is lost"))
+        config = self.services.config
+        blocked = await suppressed(
+            self.services.data, account_id, pending, self.now(), config.smtp_suppress_days
+        )
+        for rcpt, reason in blocked.items():
+            work.replies[rcpt] = Reply(550, f"5.7.1 Not sent: this address bounced ({reason})")
         return work
 
     def _lane_limit(self, key: str) -> asyncio.Semaphore:
@@ -228,9 +246,7 @@ class OutboundWorker:
                         try:
                             if connection is None:
                                 connection = await Connection.open(route, self.settings)
-                            replies = await connection.send(
-                                work.payload["mailFrom"], rcpts, work.message
-                            )
+                            replies = await connection.send(work.bounce_from, rcpts, work.message)
                         except DeliveryFailed as exc:
                             # the destination cannot be reached: so for all that is left
                             work.replies.update(dict.fromkeys(rcpts, exc.reply))
@@ -328,6 +344,11 @@ class OutboundWorker:
                     await tx.add_blob_refs([(dsn_blob, submission_id)])
                 if new != doc:
                     await tx.update(SUBMISSION, new, {"deliveryStatus", "dsnBlobIds"})
+            if config.smtp_suppress_days:
+                for rcpt, (delivered, reply) in final.items():
+                    hard = delivered == "no" and is_hard_bounce(reply.status)
+                    if hard and rcpt not in work.local_domain:
+                        await suppress(tx, rcpt, reply.line, now)
             if local_blob is not None:
                 recipients = list(work.local.items())
                 await tx.enqueue(

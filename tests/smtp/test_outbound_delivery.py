@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 from email.policy import default
 
+from smtp_gateway.bounces import parse_bounce_address, verp_secret
 from tests.smtp.outkit import Fulmar, Sink, run
 
 ALICE = "alice@example.com"
@@ -25,11 +26,15 @@ def test_delivered_yes_with_the_sinks_reply_and_no_bcc(tmp_path):
             assert await f.worker().run_once() == 1
             changes = await f.call(ALICE, "EmailSubmission/changes", {"sinceState": state})
             assert changes["updated"] == [created["id"]] and changes["created"] == []
-            return created, await f.submission(ALICE, created["id"]), f.bus.events[before:]
+            ids = (f.accounts[ALICE], created["id"])
+            secret = await verp_secret(f.data)
+            return ids, secret, await f.submission(ALICE, created["id"]), f.bus.events[before:]
 
-        _created, sub, events = run(tmp_path, body, smtp_routes=(("example.net", sink.address),))
+        ids, secret, sub, events = run(tmp_path, body, smtp_routes=(("example.net", sink.address),))
     (got,) = sink.received  # one transaction for the three recipients of one domain
-    assert got.mail_from == ALICE
+    # the envelope sender is alice's address with the submission's bounce token
+    assert got.mail_from.startswith("alice+b=") and got.mail_from.endswith("@example.com")
+    assert parse_bounce_address(secret, got.mail_from) == ids
     assert sorted(got.rcpts) == ["Copy@example.net", "hidden@example.net", "rcpt@example.net"]
     message = email.message_from_bytes(got.data, policy=default)
     assert message["Bcc"] is None and b"hidden@example.net" not in got.data.split(b"\r\n\r\n")[0]
