@@ -25,6 +25,7 @@ from typing import Any
 
 from jmap.config import Config
 from jmap.services import Services
+from jmap.store.base import StoreError
 from jmap.store.jobs import Job
 
 from .bounces import bounce_address, is_hard_bounce, suppress, suppressed, verp_secret
@@ -106,6 +107,9 @@ class OutboundWorker:
         while True:
             try:
                 done = await self.run_once(batch)
+            except StoreError as exc:  # the data role is down or closing: try again later
+                log.warning("outbound queue: %s; its jobs are retried when leases lapse", exc)
+                done = 0
             except Exception:
                 log.exception("outbound batch failed; its jobs are retried when leases lapse")
                 done = 0
@@ -113,6 +117,11 @@ class OutboundWorker:
                 await asyncio.sleep(poll)
 
     async def run_once(self, batch: int = 32) -> int:
+        """Claim and work one batch; the number of jobs taken. An idle queue costs one read
+        (claiming is a write, and a durable one)."""
+        due = await self.services.data.jobs.next_due(OUTBOUND)
+        if due is None or due > self.now():
+            return 0
         jobs = await self.claim(batch)
         if jobs:
             await self.process(jobs)
@@ -350,6 +359,8 @@ class OutboundWorker:
                     if hard and rcpt not in work.local_domain:
                         await suppress(tx, rcpt, reply.line, now)
             if local_blob is not None:
+                # held while the submission lives, so inbound delivery finds it
+                await tx.add_blob_refs([(local_blob, submission_id)])
                 recipients = list(work.local.items())
                 await tx.enqueue(
                     INBOUND, inbound_payload(local_blob, payload["mailFrom"], recipients, now), now

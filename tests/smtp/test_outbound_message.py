@@ -29,5 +29,5 @@ def test_no_bcc_keeps_the_same_octets_and_bare_lf_works():
 def test_header_section_is_cut_at_a_field_boundary():
     assert header_section(MESSAGE).endswith(b"bcc: e@example.net\r\n")
     assert b"body" not in header_section(MESSAGE)
-    cut = header_section(MESSAGE, limit=50)
+    cut = header_section(MESSAGE, limit=50)  # the folded Bcc field would pass 50 octets
     assert cut == b"From: a@example.com\r\nTo: b@example.net\r\n"

@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from jmap.store.base import SERVER_ACCOUNT
 from smtp_gateway.routing import Hop, Router
 from tests.smtp.outkit import Fulmar, Sink, run
 
@@ -207,3 +208,23 @@ def test_one_connection_per_destination_reused_and_limited(tmp_path):
         assert len(one.received) == len(two.received) == 3
         run(tmp_path / "b", body, smtp_routes=routes, smtp_max_per_destination=2)
         assert (one.handler.sessions, two.handler.sessions) == (3, 3)  # 1 + 2 each
+
+
+def test_a_domain_record_makes_a_domain_local(tmp_path):
+    async def body(f: Fulmar):
+        async with f.data.transaction(SERVER_ACCOUNT) as tx:
+            await tx.create("Domain", {"id": "lists.example.org"})
+        await f.add_alias("team@lists.example.org", "bob@example.com")
+        draft = await f.draft(ALICE, to=["team@lists.example.org", "nobody@lists.example.org"])
+        created = (await f.submit(ALICE, draft["id"]))["created"]["s"]
+        # a route for the domain is never used: local delivery comes first
+        await f.worker().run_once()
+        return f.accounts, await f.submission(ALICE, created["id"]), await f.inbound_jobs()
+
+    accounts, sub, jobs = run(tmp_path, body, smtp_routes=(("lists.example.org", "127.0.0.1:9"),))
+    assert sub["deliveryStatus"]["team@lists.example.org"]["delivered"] == "yes"
+    assert sub["deliveryStatus"]["nobody@lists.example.org"]["delivered"] == "no"
+    (local,) = [j for j in jobs if j["mailFrom"]]
+    assert local["recipients"] == [
+        {"address": "team@lists.example.org", "accountId": accounts["bob@example.com"]}
+    ]
