@@ -160,7 +160,10 @@ class EmailSubmissionType(DataType):
         own = await account_address(services.data, account)
         envelope = checked_envelope(obj.get("envelope"), email, config.smtp_max_recipients)
         mail_from = envelope.mail_from
-        if not await may_send_as(services.data, own, mail_from["email"]):
+        allowed = identity_covers(identity["email"], mail_from["email"]) or await may_send_as(
+            services.data, own, mail_from["email"]
+        )
+        if not allowed:
             if obj.get("envelope") is not None:
                 raise SetError("forbiddenMailFrom", "This account may not use that MAIL FROM.")
             if identity["email"].startswith("*@"):

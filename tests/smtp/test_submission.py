@@ -126,8 +126,9 @@ def test_sender_header_gives_mail_from_and_an_unowned_one_falls_back_to_the_iden
             ALICE, frm="team@example.com", sender=["sales@example.com"], to=["x@example.net"]
         )
         unowned = await f.draft(ALICE, to=["x@example.net"], sender=["boss@example.org"])
+        team = await f.draft(ALICE, frm="team@example.com", to=["x@example.net"])
         out = []
-        for identity, draft in ((wildcard, sender), (own, unowned)):
+        for identity, draft in ((wildcard, sender), (own, unowned), (wildcard, team)):
             result = await f.call(
                 ALICE,
                 "EmailSubmission/set",
@@ -136,7 +137,8 @@ def test_sender_header_gives_mail_from_and_an_unowned_one_falls_back_to_the_iden
             out.append(result["created"]["s"]["envelope"]["mailFrom"]["email"])
         return out
 
-    assert run(tmp_path, body) == ["sales@example.com", ALICE]
+    # a *@example.com identity covers any address of the domain as MAIL FROM too
+    assert run(tmp_path, body) == ["sales@example.com", ALICE, "team@example.com"]
 
 
 def test_on_success_update_and_destroy_email(tmp_path):
