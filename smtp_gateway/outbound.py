@@ -25,7 +25,7 @@ from typing import Any
 
 from jmap.config import Config
 from jmap.services import Services
-from jmap.store.base import StoreError
+from jmap.store.base import StoreError, Transaction
 from jmap.store.jobs import Job
 
 from .bounces import bounce_address, is_hard_bounce, suppress, suppressed, verp_secret
@@ -72,6 +72,20 @@ class _Work:
     @property
     def payload(self) -> dict[str, Any]:
         return self.job.payload
+
+
+@dataclass
+class _Plan:
+    """What recording one job's attempt will write."""
+
+    work: _Work
+    #: the job's payload as it will be handed back
+    payload: dict[str, Any]
+    first: float
+    final: dict[str, tuple[str, Reply]]
+    left: list[str]
+    dsn_blob: str | None = None
+    local_blob: str | None = None
 
 
 class OutboundWorker:
@@ -132,7 +146,7 @@ class OutboundWorker:
         return await self.services.data.jobs.claim(OUTBOUND, self.owner, self.now(), lease, batch)
 
     async def process(self, jobs: list[Job]) -> None:
-        works = [w for w in [await self._start(job) for job in jobs] if w is not None]
+        works = await self._start_all(jobs)
         directory = LocalDirectory(self.services.data)
         by_route: dict[str, tuple[Route, list[tuple[_Work, list[str]]]]] = {}
         routes: dict[str, Route] = {}
@@ -163,8 +177,10 @@ class OutboundWorker:
             )
         finally:
             keeper.cancel()
+        by_account: dict[str, list[_Work]] = {}
         for work in works:
-            await self._record(work)
+            by_account.setdefault(work.payload["accountId"], []).append(work)
+        await asyncio.gather(*(self._record(a, group) for a, group in by_account.items()))
 
     async def _keep_leases(self, works: list[_Work]) -> None:
         """Renew the batch's leases while it is being delivered (slow servers, timeouts),
@@ -177,29 +193,43 @@ class OutboundWorker:
                 if renewed is not None:
                     work.job = renewed
 
-    # -- one job --
-    async def _start(self, job: Job) -> _Work | None:
-        """Take the submission out of ``pending`` (or drop a canceled one) and read what
-        is left to send. Recipients already answered for stay answered: a job run again
-        after a crash sends only to the rest."""
-        payload = job.payload
-        account_id, submission_id = payload["accountId"], payload["submissionId"]
-        pending = list(payload["pending"])
+    # -- taking jobs --
+    async def _start_all(self, jobs: list[Job]) -> list[_Work]:
+        by_account: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_account.setdefault(job.payload["accountId"], []).append(job)
+        groups = await asyncio.gather(
+            *(self._start(account, group) for account, group in by_account.items())
+        )
+        return [work for group in groups for work in group]
+
+    async def _start(self, account_id: str, jobs: list[Job]) -> list[_Work]:
+        """Take one account's submissions out of ``pending`` (dropping canceled ones) in
+        one transaction, and read what is left to send. Recipients already answered stay
+        answered: a job run again after a crash sends only to the rest."""
+        taken: list[tuple[Job, list[str]]] = []
+        canceled: list[Job] = []
         async with self.services.write(account_id) as tx:
-            doc = (await tx.get(SUBMISSION, [submission_id])).get(submission_id)
-            if doc is not None and doc["undoStatus"] == "canceled":
-                await tx.remove_blob_refs(send_ref(submission_id))
-                canceled = True
-            else:
-                canceled = False
+            for job in jobs:
+                submission_id = job.payload["submissionId"]
+                pending = list(job.payload["pending"])
+                doc = (await tx.get(SUBMISSION, [submission_id])).get(submission_id)
+                if doc is not None and doc["undoStatus"] == "canceled":
+                    await tx.remove_blob_refs(send_ref(submission_id))
+                    canceled.append(job)
+                    continue
                 if doc is not None:
                     status = doc.get("deliveryStatus") or {}
                     pending = [r for r in pending if status.get(r, {}).get("delivered") == "queued"]
                     if doc["undoStatus"] == "pending":
                         await tx.update(SUBMISSION, {**doc, "undoStatus": "final"}, {"undoStatus"})
-        if canceled:
-            await self.services.data.jobs.complete(job)
-            return None
+                taken.append((job, pending))
+        await asyncio.gather(*(self.services.data.jobs.complete(job) for job in canceled))
+        return [await self._work(job, pending) for job, pending in taken]
+
+    async def _work(self, job: Job, pending: list[str]) -> _Work:
+        payload = job.payload
+        account_id, submission_id = payload["accountId"], payload["submissionId"]
         message = await self.services.blobs.get(payload["blobId"])
         if message is None:
             log.error("outbound job %s: the message blob is gone", job.id)
@@ -311,21 +341,22 @@ class OutboundWorker:
             payload["delayedSent"] = True
         return final, left, reports
 
-    async def _record(self, work: _Work) -> None:
-        """One transaction: each recipient's status, the local deliveries, the DSNs; then
-        the job is finished or handed back for the recipients left."""
-        config = self.services.config
-        data = self.services.data
+    async def _record(self, account_id: str, works: list[_Work]) -> None:
+        """One transaction for the account's batch: each recipient's status, the local
+        deliveries, the DSNs, the suppressions; then each job is finished or handed back
+        for the recipients left."""
         now = self.now()
-        job = await data.jobs.renew(work.job, now, config.smtp_lease_seconds)
-        if job is None:
-            log.warning("outbound job %s: lease lost; another worker has it", work.job.id)
-            return
-        payload = dict(job.payload)
-        account_id, submission_id = payload["accountId"], payload["submissionId"]
+        plans = [await self._plan(work, now) for work in works]
+        async with self.services.write(account_id) as tx:
+            for plan in plans:
+                await self._apply(tx, plan, now)
+        await asyncio.gather(*(self._hand_back(plan, now) for plan in plans))
+
+    async def _plan(self, work: _Work, now: float) -> _Plan:
+        payload = dict(work.job.payload)
         first = payload.get("firstAttempt") or now
         final, left, reports = self._outcomes(work, payload, first, now)
-        dsn_blob = None
+        plan = _Plan(work, payload, first, final, left)
         if reports:
             dsn = build_dsn(
                 reporting_mta=self.hostname,
@@ -335,48 +366,56 @@ class OutboundWorker:
                 arrival=first,
                 now=now,
             )
-            dsn_blob = await self.services.blobs.put(dsn)
-        local_blob = await self.services.blobs.put(work.message) if work.local else None
-        async with self.services.write(account_id) as tx:
-            doc = (await tx.get(SUBMISSION, [submission_id])).get(submission_id)
-            if doc is not None:
-                status = {k: dict(v) for k, v in (doc.get("deliveryStatus") or {}).items()}
-                for rcpt in work.pending:
-                    entry = status.setdefault(rcpt, {"displayed": "unknown"})
-                    delivered, reply = final.get(rcpt, ("queued", work.replies.get(rcpt)))
-                    entry["delivered"] = delivered
-                    if reply is not None:
-                        entry["smtpReply"] = reply.line
-                new = {**doc, "deliveryStatus": status}
-                if dsn_blob is not None:
-                    new["dsnBlobIds"] = [*doc.get("dsnBlobIds", []), dsn_blob]
-                    await tx.add_blob_refs([(dsn_blob, submission_id)])
-                if new != doc:
-                    await tx.update(SUBMISSION, new, {"deliveryStatus", "dsnBlobIds"})
-            if config.smtp_suppress_days:
-                for rcpt, (delivered, reply) in final.items():
-                    hard = delivered == "no" and is_hard_bounce(reply.status)
-                    if hard and rcpt not in work.local_domain:
-                        await suppress(tx, rcpt, reply.line, now)
-            if local_blob is not None:
-                # held while the submission lives, so inbound delivery finds it
-                await tx.add_blob_refs([(local_blob, submission_id)])
-                recipients = list(work.local.items())
-                await tx.enqueue(
-                    INBOUND, inbound_payload(local_blob, payload["mailFrom"], recipients, now), now
-                )
-            if dsn_blob is not None:
-                # RFC 3464 §2 / RFC 5321 §4.5.5: a DSN's envelope sender is null
-                dsn_to = [(payload["mailFrom"], account_id)]
-                await tx.enqueue(INBOUND, inbound_payload(dsn_blob, "", dsn_to, now), now)
-            if not left:
-                await tx.remove_blob_refs(send_ref(submission_id))
-        if left:
-            payload.update(pending=left, firstAttempt=first)
-            due = next_attempt(first, job.attempts + 1, now, config.smtp_give_up_seconds)
-            done = await data.jobs.retry(job, due, payload)
+            plan.dsn_blob = await self.services.blobs.put(dsn)
+        if work.local:
+            plan.local_blob = await self.services.blobs.put(work.message)
+        return plan
+
+    async def _apply(self, tx: Transaction, plan: _Plan, now: float) -> None:
+        work, payload = plan.work, plan.payload
+        account_id, submission_id = payload["accountId"], payload["submissionId"]
+        doc = (await tx.get(SUBMISSION, [submission_id])).get(submission_id)
+        if doc is not None:
+            status = {k: dict(v) for k, v in (doc.get("deliveryStatus") or {}).items()}
+            for rcpt in work.pending:
+                entry = status.setdefault(rcpt, {"displayed": "unknown"})
+                delivered, reply = plan.final.get(rcpt, ("queued", work.replies.get(rcpt)))
+                entry["delivered"] = delivered
+                if reply is not None:
+                    entry["smtpReply"] = reply.line
+            new = {**doc, "deliveryStatus": status}
+            if plan.dsn_blob is not None:
+                new["dsnBlobIds"] = [*doc.get("dsnBlobIds", []), plan.dsn_blob]
+                await tx.add_blob_refs([(plan.dsn_blob, submission_id)])
+            if new != doc:
+                await tx.update(SUBMISSION, new, {"deliveryStatus", "dsnBlobIds"})
+        if self.services.config.smtp_suppress_days:
+            for rcpt, (delivered, reply) in plan.final.items():
+                hard = delivered == "no" and is_hard_bounce(reply.status)
+                if hard and rcpt not in work.local_domain:
+                    await suppress(tx, rcpt, reply.line, now)
+        if plan.local_blob is not None:
+            # held while the submission lives, so inbound delivery finds it
+            await tx.add_blob_refs([(plan.local_blob, submission_id)])
+            recipients = list(work.local.items())
+            inbound = inbound_payload(plan.local_blob, payload["mailFrom"], recipients, now)
+            await tx.enqueue(INBOUND, inbound, now)
+        if plan.dsn_blob is not None:
+            # RFC 3464 §2 / RFC 5321 §4.5.5: a DSN's envelope sender is null
+            dsn_to = [(payload["mailFrom"], account_id)]
+            await tx.enqueue(INBOUND, inbound_payload(plan.dsn_blob, "", dsn_to, now), now)
+        if not plan.left:
+            await tx.remove_blob_refs(send_ref(submission_id))
+
+    async def _hand_back(self, plan: _Plan, now: float) -> None:
+        jobs, job = self.services.data.jobs, plan.work.job
+        if plan.left:
+            plan.payload.update(pending=plan.left, firstAttempt=plan.first)
+            give_up = self.services.config.smtp_give_up_seconds
+            due = next_attempt(plan.first, job.attempts + 1, now, give_up)
+            done = await jobs.retry(job, due, plan.payload)
         else:
-            done = await data.jobs.complete(job)
+            done = await jobs.complete(job)
         if not done:
             log.warning("outbound job %s: lease lost before it was handed back", job.id)
 

@@ -15,6 +15,10 @@ ALICE = "alice@example.com"
 DAY = 86400.0
 
 
+class Killed(BaseException):
+    """Stands for the process dying: nothing after it runs."""
+
+
 def _statuses(dsn: bytes) -> tuple[str, list[dict[str, str]]]:
     report = email.message_from_bytes(dsn, policy=default)
     _, status, _ = report.iter_parts()
@@ -144,10 +148,10 @@ def test_a_crash_after_recording_sends_nothing_twice(tmp_path):
             complete = f.data.jobs.complete
 
             async def die(job):  # the process is killed before the job is finished
-                raise SystemExit
+                raise Killed
 
             f.data.jobs.complete = die
-            with pytest.raises(SystemExit):
+            with pytest.raises(Killed):
                 await worker.process(jobs)
             f.data.jobs.complete = complete
             f.clock.t += f.services.config.smtp_lease_seconds
