@@ -2,6 +2,8 @@
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
+#: RFC 8621 §1.3.2: Identity and EmailSubmission
+SUBMISSION = "urn:ietf:params:jmap:submission"
 #: RFC 8887: a client may name it in "using" when it speaks JMAP over the WebSocket
 WEBSOCKET = "urn:ietf:params:jmap:websocket"
 
@@ -11,4 +13,4 @@ WEBPUSH_VAPID = "urn:ietf:params:jmap:webpush-vapid"
 #: RFC 8621 §8: the VacationResponse singleton
 VACATION_RESPONSE = "urn:ietf:params:jmap:vacationresponse"
 
-SUPPORTED = frozenset({CORE, MAIL, WEBSOCKET, WEBPUSH_VAPID, VACATION_RESPONSE})
+SUPPORTED = frozenset({CORE, MAIL, SUBMISSION, WEBSOCKET, WEBPUSH_VAPID, VACATION_RESPONSE})

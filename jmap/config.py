@@ -147,7 +147,8 @@ class Config:
     smtp_max_connections: int = 1000
     #: a client silent this long (between commands, or within DATA) is answered 421 and closed
     smtp_timeout_seconds: float = 300.0
-    #: recipients per message (RFC 5321 §4.5.3.1.8: at least 100); more get 452 4.5.3
+    #: recipients per message (RFC 5321 §4.5.3.1.8: at least 100); more get 452 4.5.3, and
+    #: per EmailSubmission (tooManyRecipients)
     smtp_max_recipients: int = 100
     #: octets per line of message data, with CRLF (RFC 5321 §4.5.3.1.6: at least 1000)
     smtp_max_line_length: int = 1000
@@ -155,6 +156,34 @@ class Config:
     smtp_max_bad_commands: int = 20
     #: how long a delivery worker holds an inbound job before another node may take it
     smtp_delivery_lease_seconds: float = 60.0
+    # -- SMTP out (see docs/architecture.md, "SMTP: outbound") --
+    #: domain -> "host:port" routes, checked before MX (tests, relaying per domain)
+    smtp_routes: tuple[tuple[str, str], ...] = ()
+    #: smart host for everything not routed: smtp://user:pass@host:port (AUTH, STARTTLS)
+    smtp_relay: str | None = None
+    #: local address outgoing connections are made from ("" = the system's choice)
+    smtp_source_address: str = ""
+    #: CA certificates (PEM) for verified TLS: the relay, MTA-STS hosts ("" = the system's)
+    smtp_tls_ca_file: str = ""
+    #: EmailSubmission sendAt may lie at most this far ahead (maxDelayedSend; 0: no delay)
+    smtp_max_delayed_send_seconds: int = 30 * 86400
+    #: after this long undelivered a recipient is given up (RFC 5321 §4.5.4.1: 4-5 days)
+    smtp_give_up_seconds: int = 5 * 86400
+    #: a "delayed" DSN goes to the sender once a recipient has waited this long
+    smtp_delayed_dsn_seconds: int = 4 * 3600
+    #: EmailSubmissions an account may create per hour, on all nodes (rateLimit past it; 0: any)
+    smtp_max_messages_per_hour: int = 1000
+    #: a hard-bounced (5.1.x) address is not sent to again by that account for this long
+    #: (0: no suppression list)
+    smtp_suppress_days: int = 30
+    #: connections open to one destination at a time, per node
+    smtp_max_per_destination: int = 4
+    #: seconds for each SMTP command of a delivery (connect, MAIL, RCPT, DATA)
+    smtp_send_timeout_seconds: float = 120.0
+    #: how long a worker holds an outbound job before another node may take it
+    smtp_lease_seconds: float = 600.0
+    #: how often an idle outbound worker looks for due jobs
+    smtp_queue_poll_seconds: float = 1.0
 
     @property
     def host(self) -> str:
@@ -203,6 +232,8 @@ _ENV = {
     "FULMAR_CLAMD_ADDRESS": "clamd_address",
     "FULMAR_DNS_ZONE_FILE": "dns_zone_file",
     "FULMAR_DNS_NAMESERVERS": "dns_nameservers",
+    "FULMAR_SMTP_ROUTES": "smtp_routes",
+    "FULMAR_SMTP_RELAY": "smtp_relay",
 }
 
 
@@ -231,6 +262,8 @@ def _coerce(name: str, value: Any) -> Any:
         return _nameservers(value)
     if name == "dns_timeout_seconds" and not value:
         raise ConfigError("dns_timeout_seconds must be more than 0")
+    if name == "smtp_routes":
+        return _smtp_routes(value)
     if name == "log_level" and str(value).lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
     return value
@@ -271,6 +304,28 @@ def _nameservers(value: Any) -> tuple[str, ...]:
             raise ConfigError(f"dns_nameservers: {item!r} is not IP or IP:PORT")
         servers.append(item)
     return tuple(servers)
+
+
+def _smtp_routes(value: Any) -> tuple[tuple[str, str], ...]:
+    """A table domain -> "host:port", or "dom=host:port,dom2=host:port" from the environment."""
+    if isinstance(value, str):
+        pairs = [item.partition("=")[::2] for item in value.split(",") if item.strip()]
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list | tuple):  # ["dom=host:port", ...] or [[dom, host:port], ...]
+        pairs = [i.partition("=")[::2] if isinstance(i, str) else tuple(i) for i in value]
+        if not all(len(p) == 2 for p in pairs):
+            raise ConfigError(f"smtp_routes must be a table of domain = host:port, not {value!r}")
+    else:
+        raise ConfigError(f"smtp_routes must be a table of domain = host:port, not {value!r}")
+    routes = []
+    for domain, target in pairs:
+        domain = str(domain).strip().lower().rstrip(".")
+        host, sep, port = str(target).strip().rpartition(":")
+        if not domain or not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"smtp_routes: {domain}={target} is not domain=host:port")
+        routes.append((domain, f"{host}:{port}"))
+    return tuple(routes)
 
 
 def load_config(
@@ -330,7 +385,7 @@ def _check_type(key: str, value: Any) -> None:
     """A config-file value must have the type of the setting's default."""
     default = getattr(Config(), key)
     if isinstance(default, tuple):
-        return  # lists: checked item by item by _coerce
+        return  # lists and tables: checked item by item by _coerce
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, int):
@@ -349,10 +404,12 @@ def _check_type(key: str, value: Any) -> None:
 
 
 #: settings whose values ``_coerce`` checks beyond their type
-_CHECKED_VALUES = ("listen", "log_level", "dns_nameservers", "dns_timeout_seconds")
 _CHECKED_VALUES = (
     "listen",
     "log_level",
+    "dns_nameservers",
+    "dns_timeout_seconds",
+    "smtp_routes",
     "smtp_listen",
     "smtp_max_recipients",
     "smtp_max_line_length",
@@ -363,6 +420,7 @@ _URL_SCHEMES = {
     "base_url": ("http://", "https://"),
     "redis_url": ("redis://", "rediss://", "unix://"),
     "rspamd_url": ("http://", "https://"),
+    "smtp_relay": ("smtp://", "smtps://"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+from methods.identity import create_default_identity
 from methods.mailbox import create_default_mailboxes
 
 from .auth import hash_password
@@ -35,6 +36,7 @@ async def add_account(data: DataStore, address: str, password: str) -> Account:
     account = await data.create_principal(address, hash_password(check_password(password)), address)
     async with data.transaction(account.id) as tx:
         await create_default_mailboxes(tx)
+        await create_default_identity(tx, address)
     return account
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from .capabilities import CORE, MAIL, VACATION_RESPONSE, WEBPUSH_VAPID, WEBSOCKET
+from .capabilities import CORE, MAIL, SUBMISSION, VACATION_RESPONSE, WEBPUSH_VAPID, WEBSOCKET
 from .config import Config
 from .store.base import Account, Principal
 from .store.mail import SORT_PROPERTIES
@@ -55,6 +55,24 @@ def mail_account_capability(config: Config, account: Account) -> dict[str, Any]:
     }
 
 
+def submission_account_capability(config: Config) -> dict[str, Any]:
+    """RFC 8621 §1.3.2: FUTURERELEASE's interval; no other SMTP extension is exposed."""
+    delay = config.smtp_max_delayed_send_seconds
+    extensions = {"FUTURERELEASE": [str(delay)]} if delay else {}
+    return {"maxDelayedSend": delay, "submissionExtensions": extensions}
+
+
+def _account_capabilities(config: Config, account: Account) -> dict[str, Any]:
+    capabilities = {
+        CORE: {},
+        MAIL: mail_account_capability(config, account),
+        VACATION_RESPONSE: {},
+    }
+    if not account.is_read_only:
+        capabilities[SUBMISSION] = submission_account_capability(config)
+    return capabilities
+
+
 def build_session(
     config: Config,
     principal: Principal,
@@ -67,6 +85,7 @@ def build_session(
     capabilities: dict[str, Any] = {
         CORE: core_capability(config),
         MAIL: {},
+        SUBMISSION: {},
         WEBSOCKET: websocket_capability(config),
         VACATION_RESPONSE: {},
     }
@@ -79,15 +98,15 @@ def build_session(
                 "name": a.name,
                 "isPersonal": a.is_personal,
                 "isReadOnly": a.is_read_only,
-                "accountCapabilities": {
-                    CORE: {},
-                    MAIL: mail_account_capability(config, a),
-                    VACATION_RESPONSE: {},
-                },
+                "accountCapabilities": _account_capabilities(config, a),
             }
             for a in accounts
         },
-        "primaryAccounts": {MAIL: personal.id, VACATION_RESPONSE: personal.id} if personal else {},
+        "primaryAccounts": (
+            {MAIL: personal.id, SUBMISSION: personal.id, VACATION_RESPONSE: personal.id}
+            if personal
+            else {}
+        ),
         "username": principal.login,
         "apiUrl": f"{base}/jmap/api/",
         "downloadUrl": f"{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}",

@@ -6,10 +6,12 @@ from jmap.api import MethodRegistry
 
 from . import blob, core, push_subscription, search_snippet, vacation_response
 from .email import EmailType
+from .email_submission import EmailSubmissionType
+from .identity import IdentityType
 from .mailbox import MailboxType
 from .thread import ThreadType
 
-DATA_TYPES = (MailboxType(), EmailType(), ThreadType())
+DATA_TYPES = (MailboxType(), EmailType(), ThreadType(), IdentityType(), EmailSubmissionType())
 
 
 def build_registry() -> MethodRegistry:

@@ -39,7 +39,9 @@ from methods import email_tasks
 from methods.email_write import EmailWriter
 from methods.mailbox import MailboxType
 
+from .bounces import record_bounce
 from .inbound import HOLD_PREFIX, INBOUND
+from .vacation import reply_if_away
 
 log = logging.getLogger("fulmar.smtp.delivery")
 
@@ -183,7 +185,30 @@ class DeliveryWorker:
                 )
             except NotFoundError:
                 log.warning("inbound job %s: account %s is gone", job.id, account_id)
+        await self._after_delivery(job, octets)
         return True
+
+    async def _after_delivery(self, job: Job, octets: bytes) -> None:
+        """A bounce for one of our submissions updates it; anyone else may be answered by
+        the recipient's vacation response. Neither may undo the delivery: failures are
+        logged."""
+        payload, now = job.payload, self.clock()
+        mail_from = payload.get("mailFrom") or ""
+        for recipient in payload["recipients"]:
+            try:
+                if not mail_from:  # DSNs come from the null sender (RFC 3464 §2)
+                    await record_bounce(self.services, recipient["address"], octets, now)
+                else:
+                    await reply_if_away(
+                        self.services,
+                        recipient["accountId"],
+                        recipient["address"],
+                        octets,
+                        mail_from,
+                        now,
+                    )
+            except Exception:
+                log.exception("inbound job %s: after-delivery step failed", job.id)
 
     async def _file(self, job: Job, account_id: str, model: dict[str, Any], release: bool) -> None:
         payload = job.payload

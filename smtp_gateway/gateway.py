@@ -12,11 +12,14 @@ from jmap.services import Services
 
 from .checks import MessageChecks
 from .delivery import DeliveryWorker
+from .dkim_keys import DkimKeyError
+from .dkim_sign import DkimSignError, sign_message
 from .dns import resolver_from_config
 from .hostname import smtp_hostname
 from .inbound import InboundHandler
 from .inbound_checks import InboundChecks
 from .listener import SmtpListener
+from .outbound import OutboundWorker
 from .recipients import RecipientResolver
 from .scanners import scanners_from_config
 from .tls import server_context
@@ -25,8 +28,10 @@ log = logging.getLogger("fulmar.smtp")
 
 
 class SmtpGateway:
-    """Started and stopped with the server. The delivery worker always runs (other parts
-    queue local deliveries too); the listener only when ``smtp_listen`` is set."""
+    """Started and stopped with the server. The delivery worker and the outbound queue's
+    worker always run (other parts queue local deliveries and submissions); the listener
+    only when ``smtp_listen`` is set. Outgoing mail is DKIM-signed with the sending domain's
+    keys, made on first use, and routed with the gateway's one resolver."""
 
     def __init__(
         self,
@@ -40,8 +45,10 @@ class SmtpGateway:
         self._own_checks: InboundChecks | None = None
         config = services.config
         self.delivery = DeliveryWorker(services, config.smtp_delivery_lease_seconds, clock=clock)
+        self.resolver = resolver_from_config(config)
+        self.outbound = OutboundWorker(services, resolver=self.resolver, sign=self._sign)
         self.listener: SmtpListener | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         config = self.services.config
@@ -50,7 +57,7 @@ class SmtpGateway:
             tls = await asyncio.to_thread(server_context, config, hostname)
             if self.checks is None:
                 self._own_checks = InboundChecks(
-                    config, resolver_from_config(config), scanners_from_config(config), hostname
+                    config, self.resolver, scanners_from_config(config), hostname
                 )
                 self.checks = self._own_checks
             handler = InboundHandler(
@@ -65,14 +72,26 @@ class SmtpGateway:
             )
             self.listener = SmtpListener(config, handler, hostname, tls)
             await self.listener.start()
-        self._task = asyncio.create_task(self.delivery.run())
+        self._tasks = [
+            asyncio.create_task(self.delivery.run()),
+            asyncio.create_task(self.outbound.run()),
+        ]
+
+    async def _sign(self, message: bytes, domain: str) -> bytes:
+        """DKIM-signed; a message or domain that cannot be signed goes out unsigned (and
+        is logged) rather than being held in the queue for ever."""
+        try:
+            return await sign_message(message, domain, self.services.data)
+        except (DkimSignError, DkimKeyError) as exc:
+            log.warning("sending unsigned mail for %s: %s", domain, exc)
+            return message
 
     async def stop(self) -> None:
         if self.listener is not None:
             await self.listener.stop()
         if self._own_checks is not None:
             await self._own_checks.close()
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task

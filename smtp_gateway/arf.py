@@ -1,13 +1,12 @@
-"""Reports that come back: delivery status notifications (RFC 3464) and feedback reports
-(ARF, RFC 5965), read from a bounded prefix of the message with the stdlib parser.
-
-The fields of both are never taken as true (RFC 5965 §3): they only say what to look up.
+"""Feedback reports (ARF, RFC 5965) that come back, read from a bounded prefix of the
+message with the stdlib parser. Their fields are never taken as true (RFC 5965 §3): they
+only say what to look up. (Delivery status notifications: ``bounces.parse_dsn``.)
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
@@ -18,28 +17,6 @@ MAX_REPORT_OCTETS = 1_000_000
 MAX_RECIPIENTS = 1000
 _STATUS = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 _ACTIONS = frozenset({"failed", "delayed", "delivered", "relayed", "expanded"})
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientStatus:
-    recipient: str
-    #: failed, delayed, delivered, relayed or expanded (RFC 3464 §2.3.3)
-    action: str
-    #: the enhanced status code (RFC 3463), e.g. 5.1.1
-    status: str
-    diagnostic: str | None = None
-    remote_mta: str | None = None
-
-    @property
-    def permanent(self) -> bool:
-        return self.action == "failed" and self.status.startswith("5.")
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReport:
-    reporting_mta: str | None
-    envelope_id: str | None
-    recipients: list[RecipientStatus] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,40 +52,6 @@ def _value(field_value: str | None) -> str | None:
         return None
     text = " ".join(str(field_value).split())
     return text.split(";", 1)[1].strip() if ";" in text else text
-
-
-def parse_dsn(raw: bytes) -> DeliveryReport | None:
-    """The per-recipient outcomes of a DSN, or None if the message is not one."""
-    parts = _report_parts(_parse(raw), "delivery-status")
-    status_part = next(
-        (p for p in parts or [] if p.get_content_type() == "message/delivery-status"), None
-    )
-    if status_part is None:
-        return None
-    blocks = status_part.get_payload()
-    if not isinstance(blocks, list) or not blocks:
-        return None
-    per_message, recipients = blocks[0], []
-    for block in blocks[1 : MAX_RECIPIENTS + 1]:
-        recipient = _value(block.get("Final-Recipient"))
-        action = (block.get("Action") or "").strip().lower()
-        status = (block.get("Status") or "").strip().split(" ", 1)[0]
-        if not recipient or action not in _ACTIONS or not _STATUS.match(status):
-            continue
-        recipients.append(
-            RecipientStatus(
-                recipient.strip("<>"),
-                action,
-                status,
-                _value(block.get("Diagnostic-Code")),
-                _value(block.get("Remote-MTA")),
-            )
-        )
-    return DeliveryReport(
-        _value(per_message.get("Reporting-MTA")),
-        _value(per_message.get("Original-Envelope-Id")),
-        recipients,
-    )
 
 
 def parse_arf(raw: bytes) -> FeedbackReport | None:
