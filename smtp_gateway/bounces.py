@@ -177,6 +177,8 @@ async def record_bounce(services: Services, address: str, raw: bytes, now: float
         return False
     account_id, submission_id = ids
     reports = await asyncio.to_thread(parse_dsn, raw)
+    if not reports:  # not a DSN (an auto-reply to the bounce address, say): nothing to record
+        return False
     blob_id = await services.blobs.put(raw)
     async with services.write(account_id) as tx:
         doc = (await tx.get(SUBMISSION, [submission_id])).get(submission_id)

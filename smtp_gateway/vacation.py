@@ -40,7 +40,8 @@ async def reply_if_away(
         return False
     assert vacation is not None
     sender = mail_from.strip().strip("<>")
-    key = reply_key(account_id, sender)
+    # once per sender: a sub-address (VERP bounce tokens: user+b=…@) is the same sender
+    key = reply_key(account_id, base_address(sender))
     _, replied = await data.get(account_id, REPLIED, [key])
     last = replied[0]["at"] if replied else None
     me = base_address(recipient)

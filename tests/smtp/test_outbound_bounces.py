@@ -4,6 +4,7 @@ later DSN answers; hard-bounced addresses are suppressed for the account."""
 from __future__ import annotations
 
 from smtp_gateway.bounces import (
+    SUPPRESSION,
     bounce_address,
     parse_bounce_address,
     parse_dsn,
@@ -107,7 +108,7 @@ def test_a_5_1_x_at_rcpt_suppresses_but_a_4xx_or_other_5xx_does_not(tmp_path):
                 await f.submit(ALICE, draft["id"])
                 await f.worker().run_once()
                 f.clock.t += 1
-            _, records = await f.data.get(f.accounts[ALICE], "Suppression", None)
+            _, records = await f.data.get(f.accounts[ALICE], SUPPRESSION, None)
             return records, await verp_secret(f.data)
 
         records, _ = run(tmp_path, body, smtp_routes=(("example.net", sink.address),))
