@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aiosmtpd.smtp import Envelope, Session
+from aiosmtpd.smtp import Envelope, Session, TLSSetupException
 
 from jmap.services import rerun_on_conflict
 from jmap.store.base import BlobStore, DataStore, StoreError
@@ -194,7 +194,10 @@ class InboundHandler:
         await rerun_on_conflict(commit, {})
 
     async def handle_exception(self, error: Exception) -> str:
-        log.error("SMTP session error: %r", error, exc_info=error)
+        if isinstance(error, TLSSetupException):  # the client's doing: aiosmtpd closes
+            log.info("TLS handshake failed: %r", error.__cause__)
+        else:
+            log.error("SMTP session error: %r", error, exc_info=error)
         return TEMPORARY
 
 
