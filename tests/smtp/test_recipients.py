@@ -13,7 +13,7 @@ from jmap.store.base import SERVER_ACCOUNT, NotFoundError
 from jmap.store.sqlite import SqliteDataStore
 from smtp_gateway import domains
 from smtp_gateway.addresses import AddressError
-from smtp_gateway.recipients import MAX_HOPS, RecipientResolver, Resolution
+from smtp_gateway.recipients import CACHE_SECONDS, MAX_HOPS, RecipientResolver, Resolution
 
 
 class Clock:
@@ -167,5 +167,20 @@ def test_records_keep_their_schema_and_refuse_mistakes(tmp_path):
             await domains.remove_alias(data, "never@example.com")
         with pytest.raises(NotFoundError):
             await domains.set_catch_all(data, "never.example", None)
+
+    with_store(tmp_path, work)
+
+
+def test_found_accounts_are_cached_for_a_while(tmp_path):
+    async def work(data, accounts):
+        clock = Clock()
+        resolver = RecipientResolver(data, clock=clock)
+        bob = accounts["bob@example.com"]
+        await domains.add_alias(data, "desk@example.com", "bob@example.com")
+        assert await resolver.resolve("desk@example.com") == Resolution(bob, True)
+        await domains.remove_alias(data, "desk@example.com")
+        assert await resolver.resolve("desk@example.com") == Resolution(bob, True)
+        clock.now += CACHE_SECONDS
+        assert await resolver.resolve("desk@example.com") == Resolution(None, True)
 
     with_store(tmp_path, work)
