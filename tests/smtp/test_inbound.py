@@ -414,3 +414,22 @@ def test_failed_tls_handshakes_are_no_errors(smtp_server):
             assert (await client.noop()).code == 250
 
     run(go())
+
+
+def test_a_looping_message_is_refused(smtp_server):
+    alice = smtp_server.client(ALICE)
+    hops = "".join(
+        f"Received: from hop{i}.example by hop{i + 1}.example; today\r\n" for i in range(100)
+    )
+    looping = hops.encode() + message("looping")
+
+    async def go():
+        async with smtp(smtp_server) as client:
+            with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+                await client.sendmail("someone@remote.example", [ALICE], looping)
+            assert (refused.value.code, refused.value.message[:6]) == (554, "5.4.6 ")
+            # 99 hops are still fine
+            await client.sendmail("someone@remote.example", [ALICE], looping.split(b"\r\n", 1)[1])
+
+    run(go())
+    wait_until(lambda: subjects(alice).count("looping") == 1)
