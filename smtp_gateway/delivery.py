@@ -98,9 +98,7 @@ class DeliveryWorker:
                 if free > 0:
                     self._wake.clear()
                     try:
-                        jobs = await self.queue.claim(
-                            INBOUND, self.owner, self.clock(), self.lease_seconds, free
-                        )
+                        jobs = await self._claim(free)
                     except Exception:
                         log.exception("claiming inbound jobs failed")
                 for job in jobs:
@@ -113,6 +111,14 @@ class DeliveryWorker:
             for task in self._running:
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def _claim(self, limit: int) -> list[Job]:
+        """Due jobs nobody holds; an empty queue costs a read, not a write transaction."""
+        due = await self.queue.next_due(INBOUND)
+        now = self.clock()
+        if due is None or due > now:
+            return []
+        return await self.queue.claim(INBOUND, self.owner, now, self.lease_seconds, limit)
 
     def _job_done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aiosmtpd.smtp import Envelope, Session
+from aiosmtpd.smtp import Envelope, Session, TLSSetupException
 
 from jmap.services import rerun_on_conflict
 from jmap.store.base import BlobStore, DataStore, StoreError
@@ -42,6 +42,8 @@ INBOUND = "inbound"
 HOLD_PREFIX = "inbound:"
 
 TEMPORARY = "451 4.3.0 Temporary failure, please try again later"
+#: RFC 5321 §6.3: a message with this many Received fields is looping
+MAX_RECEIVED = 100
 
 
 @dataclass
@@ -139,6 +141,8 @@ class InboundHandler:
         client_ip = str(session.peer[0]) if session.peer else ""
         mail_from = "" if envelope.mail_from == "<>" else envelope.mail_from or ""
         helo = session.host_name or ""
+        if received_fields(raw) >= MAX_RECEIVED:
+            return "554 5.4.6 Too many Received fields: a mail loop"
         try:
             verdict = await self.checks(raw, client_ip=client_ip, helo=helo, mail_from=mail_from)
         except ScannerUnavailable as exc:
@@ -198,8 +202,18 @@ class InboundHandler:
         await rerun_on_conflict(commit, {})
 
     async def handle_exception(self, error: Exception) -> str:
-        log.error("SMTP session error: %r", error, exc_info=error)
+        if isinstance(error, TLSSetupException):  # the client's doing: aiosmtpd closes
+            log.info("TLS handshake failed: %r", error.__cause__)
+        else:
+            log.error("SMTP session error: %r", error, exc_info=error)
         return TEMPORARY
+
+
+def received_fields(raw: bytes) -> int:
+    """How many Received fields the header section has (one pass, header section only)."""
+    end = raw.find(b"\r\n\r\n")
+    head = raw[: end if end >= 0 else len(raw)]
+    return sum(line[:9].lower() == b"received:" for line in head.split(b"\r\n"))
 
 
 def _printable_ascii(name: str) -> bool:

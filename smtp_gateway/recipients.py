@@ -11,8 +11,11 @@ Resolution of ``local@domain`` (lower-cased, domain in ASCII), first match wins:
 
 Each step that follows a pointer counts a hop; past ``MAX_HOPS`` the chain (an alias loop)
 resolves to nothing. A domain is local when some login has it or a ``Domain`` record
-names it; the set of login domains is cached for ``LOGIN_DOMAINS_TTL`` seconds, which only
-decides whether an unknown recipient is refused as unknown (5.1.1) or as relaying (5.7.1).
+names it; the set of login domains is cached for ``CACHE_SECONDS``, which only decides
+whether an unknown recipient is refused as unknown (5.1.1) or as relaying (5.7.1). Found
+accounts are cached as long (at most ``CACHE_ENTRIES`` addresses), so a removed alias or
+account may still receive mail for that long (delivery skips an account that is gone);
+what is not found is looked up again each time, so new accounts and aliases work at once.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from .addresses import AddressError, ascii_domain, login_forms, split_address
 from .domains import ALIAS, DOMAIN
 
 MAX_HOPS = 5
-LOGIN_DOMAINS_TTL = 5.0
+CACHE_SECONDS = 5.0
+CACHE_ENTRIES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,7 @@ class RecipientResolver:
         self._logins: dict[str, list[str]] = {}  # ASCII domain -> logins, sorted
         self._first_login: str | None = None
         self._loaded_at: float | None = None
+        self._found: dict[str, tuple[float, str]] = {}  # address -> (when, account)
 
     async def resolve(self, address: str) -> Resolution:
         """Where mail for ``address`` goes (see the module docstring)."""
@@ -55,8 +60,14 @@ class RecipientResolver:
         except AddressError:
             return Resolution(None, False)
         normal = f"{local}@{domain}"
+        cached = self._found.get(normal)
+        if cached is not None and self._clock() - cached[0] < CACHE_SECONDS:
+            return Resolution(cached[1], True)
         account = await self.account_of(normal)
         if account is not None:
+            if len(self._found) >= CACHE_ENTRIES:
+                self._found.clear()
+            self._found[normal] = (self._clock(), account)
             return Resolution(account, True)
         record = await self._get(DOMAIN, domain)
         if record is None and not await self._login_domain(domain):
@@ -108,7 +119,7 @@ class RecipientResolver:
 
     async def _load_logins(self) -> None:
         now = self._clock()
-        if self._loaded_at is not None and now - self._loaded_at < LOGIN_DOMAINS_TTL:
+        if self._loaded_at is not None and now - self._loaded_at < CACHE_SECONDS:
             return
         logins: dict[str, list[str]] = {}
         principals = await self.data.principals()  # sorted by login

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import ssl
 import subprocess
 
 import aiosmtplib
@@ -388,3 +389,47 @@ def test_concurrent_clients(smtp_server):
     wanted = {f"concurrent {i}-{j}" for i in range(8) for j in range(5)}
     wait_until(lambda: wanted <= set(subjects(bob)))
     assert sum(s.startswith("concurrent ") for s in subjects(bob)) == 40
+
+
+def test_failed_tls_handshakes_are_no_errors(smtp_server):
+    async def go():
+        # a client that refuses the self-signed certificate
+        with pytest.raises(ssl.SSLCertVerificationError):
+            async with aiosmtplib.SMTP(hostname="127.0.0.1", port=smtp_server.smtp_port):
+                pass
+        # garbage instead of a ClientHello, then a client gone right after STARTTLS
+        reader, writer = await asyncio.open_connection("127.0.0.1", smtp_server.smtp_port)
+        await reader.readline()
+        writer.write(b"EHLO client.example\r\nSTARTTLS\r\n")
+        while not (await reader.readline()).startswith(b"220 2.0.0"):
+            pass
+        writer.write(b"\x16\x03\x01 this is no handshake\r\n" * 10)
+        assert await reader.read() == b""
+        writer.close()
+        _, writer = await asyncio.open_connection("127.0.0.1", smtp_server.smtp_port)
+        writer.write(b"EHLO client.example\r\nSTARTTLS\r\n")
+        writer.close()
+        # the listener still serves
+        async with smtp(smtp_server) as client:
+            assert (await client.noop()).code == 250
+
+    run(go())
+
+
+def test_a_looping_message_is_refused(smtp_server):
+    alice = smtp_server.client(ALICE)
+    hops = "".join(
+        f"Received: from hop{i}.example by hop{i + 1}.example; today\r\n" for i in range(100)
+    )
+    looping = hops.encode() + message("looping")
+
+    async def go():
+        async with smtp(smtp_server) as client:
+            with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+                await client.sendmail("someone@remote.example", [ALICE], looping)
+            assert (refused.value.code, refused.value.message[:6]) == (554, "5.4.6 ")
+            # 99 hops are still fine
+            await client.sendmail("someone@remote.example", [ALICE], looping.split(b"\r\n", 1)[1])
+
+    run(go())
+    wait_until(lambda: subjects(alice).count("looping") == 1)
