@@ -3,6 +3,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
+S3RVER_VERSION := 3.7.1
+S3RVER := .tools/node_modules/.bin/s3rver
 
 .PHONY: run test test-servers lint bench clean
 
@@ -22,12 +24,20 @@ $(TSTAMP): pyproject.toml $(STAMP)
 run: $(STAMP)
 	$(BIN)/fulmar serve
 
-## Servers the tests start themselves (from Debian's packages).
-test-servers:
+## Servers the tests start themselves (redis from Debian's packages, s3rver from npm into
+## the gitignored .tools/; moto comes with the [test] extra).
+test-servers: $(S3RVER)
 	@command -v redis-server >/dev/null || { \
 		echo "installing redis-server from Debian's packages"; \
 		(apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || \
 		(sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null); }
+
+$(S3RVER):
+	@command -v npm >/dev/null || { \
+		echo "installing npm from Debian's packages"; \
+		(apt-get update -qq && apt-get install -y -qq npm >/dev/null) || \
+		(sudo apt-get update -qq && sudo apt-get install -y -qq npm >/dev/null); }
+	npm install --silent --no-audit --no-fund --prefix .tools s3rver@$(S3RVER_VERSION)
 
 ## Install test dependencies and run the whole suite.
 test: $(TSTAMP) test-servers

@@ -35,8 +35,8 @@ from .services import Services
 from .serving import ShutdownMiddleware
 from .session import build_session
 from .store.base import Account, BlobTooLarge
+from .store.blob_factory import open_blob_store
 from .store.factory import open_data_store
-from .store.files import FileBlobStore
 from .workers import WorkerPool
 
 log = logging.getLogger("fulmar.app")
@@ -87,7 +87,7 @@ class Server:
     async def start(self) -> None:
         data = open_data_store(self.config.database_path)
         await data.open()
-        blobs = FileBlobStore(self.config.blob_dir)
+        blobs = await open_blob_store(self.config)
         workers = WorkerPool(self.config.worker_processes, self.config.cpu_budget_seconds)
         workers.start()
         self.services = Services(self.config, data, blobs, await create_bus(self.config), workers)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .s3_url import parse_s3_url
+
 
 class ConfigError(Exception):
     """A configuration value is missing or malformed."""
@@ -90,6 +92,10 @@ class Config:
     # -- push (see docs/push.md) --
     #: Redis URL for the bus across nodes (redis://host:port/db); unset: in-process bus
     redis_url: str | None = None
+    # -- blobs --
+    #: blobs in S3/MinIO: http(s)://KEY:SECRET@host:port/bucket?region=… (key and secret
+    #: percent-encoded; the bucket is created if missing); unset: files under DATA_DIR/blobs
+    s3_url: str | None = None
     #: WebSocket keep-alive: ping every N seconds, drop a peer silent for N more (0: off)
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
@@ -162,6 +168,7 @@ _ENV = {
     "FULMAR_LOG_LEVEL": "log_level",
     "FULMAR_REDIS_URL": "redis_url",
     "FULMAR_METRICS_TOKEN": "metrics_token",
+    "FULMAR_S3_URL": "s3_url",
 }
 
 
@@ -178,6 +185,11 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"{name} must be HOST:PORT, not {value!r}")
     if name == "trusted_proxies":
         return _proxy_networks(value)
+    if name == "s3_url":
+        try:
+            parse_s3_url(value)
+        except ValueError as exc:
+            raise ConfigError(f"s3_url {exc}") from None
     if name == "log_level" and str(value).lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
     return value
@@ -271,7 +283,7 @@ def _check_type(key: str, value: Any) -> None:
 
 
 #: settings whose values ``_coerce`` checks beyond their type
-_CHECKED_VALUES = ("listen", "log_level")
+_CHECKED_VALUES = ("listen", "log_level", "s3_url")
 _URL_SCHEMES = {
     "base_url": ("http://", "https://"),
     "redis_url": ("redis://", "rediss://", "unix://"),
