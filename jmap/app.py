@@ -34,7 +34,7 @@ from .schema import schema_document, schema_names
 from .services import Services
 from .serving import ShutdownMiddleware
 from .session import build_session
-from .store.base import Account, BlobTooLarge
+from .store.base import Account, BlobTooLarge, StoreError
 from .store.blob_factory import open_blob_store
 from .store.factory import open_data_store
 from .workers import WorkerPool
@@ -233,6 +233,9 @@ class Server:
             return _upload_too_large(limits.max_size_upload)
         except ClientDisconnect:
             return problem(400, "The upload ended early.")
+        except StoreError as exc:
+            log.error("upload: the blob store failed: %s", exc)
+            return problem(503, "The blob store is unavailable.", headers={"Retry-After": "5"})
         await self.services.data.add_upload(
             account.id, blob_id, size, time.time() + self.config.upload_ttl_seconds
         )
@@ -270,6 +273,10 @@ class Server:
         try:
             # whole blobs and parts of stored messages (jmap.part_blobs)
             stream = await open_blob(data, blobs, account.id, blob_id)
+        except StoreError as exc:
+            self.download_slots.release(user)
+            log.error("download: the blob store failed: %s", exc)
+            return problem(503, "The blob store is unavailable.", headers={"Retry-After": "5"})
         except BaseException:
             self.download_slots.release(user)
             raise

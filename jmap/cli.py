@@ -131,9 +131,25 @@ def serve(config_file: str | None, **options: Any) -> None:
     setup_logging(config.log_level)
     if not holds_data(config.data_dir):
         click.echo(f"Creating a new data directory: {config.data_dir.resolve()}", err=True)
+    _check_s3(config)
     _first_start(config)
     click.echo(f"Fulmar JMAP session: {config.public_url}/.well-known/jmap", err=True)
     uvicorn.run(create_app(config), **uvicorn_options(config))
+
+
+def _check_s3(config: Config) -> None:
+    """With ``s3_url``, fail in one line before serving if the bucket cannot be used."""
+    if not config.s3_url:
+        return
+
+    async def check() -> None:
+        async with blob_store(config):
+            pass
+
+    try:
+        asyncio.run(check())
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(f"cannot use the blob store: {exc}") from None
 
 
 def _first_start(config: Config) -> None:

@@ -104,7 +104,18 @@ def _start(name: str, command: list[str], port: int, log_path: Path, **creds: An
     raise RuntimeError(f"{name} did not start:\n{server.log()}")
 
 
-def _stop(server: S3Server) -> None:
+def start_moto(folder: Path) -> S3Server:
+    """A moto server of its own (for a test that stops it); ``stop`` it when done."""
+    if not MOTO_SERVER.exists():
+        _missing("moto_server is not installed: pip install 'moto[server]'")
+    port = free_port()
+    command = [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)]
+    return _start(
+        "moto", command, port, folder / "moto.log", key="fulmar-test", secret="fulmar-secret"
+    )
+
+
+def stop(server: S3Server) -> None:
     server.process.terminate()
     try:
         server.process.wait(timeout=10)
@@ -116,14 +127,9 @@ def _stop(server: S3Server) -> None:
 @pytest.fixture(scope="session")
 def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """moto's S3 in server mode (it accepts any credentials)."""
-    if not MOTO_SERVER.exists():
-        _missing("moto_server is not installed: pip install 'moto[server]'")
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
-    command = [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)]
-    server = _start("moto", command, port, log_path, key="fulmar-test", secret="fulmar-secret")
+    server = start_moto(tmp_path_factory.mktemp("moto"))
     yield server
-    _stop(server)
+    stop(server)
 
 
 @pytest.fixture(scope="session")
@@ -152,4 +158,4 @@ def s3rver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     )
     server.data_dir = folder / "data"
     yield server
-    _stop(server)
+    stop(server)

@@ -180,6 +180,8 @@ class S3BlobStore:
                 raise
             hint = " (check the key and secret of s3_url)" if exc.code in _REFUSED else ""
             raise StoreError(self._describe(f"{exc.code}: {exc.message}{hint}")) from exc
+        except urllib3.exceptions.MaxRetryError as exc:
+            raise StoreError(self._describe(f"unreachable: {exc.reason}")) from exc
         except (MinioException, urllib3.exceptions.HTTPError) as exc:
             raise StoreError(self._describe(str(exc))) from exc
 
