@@ -6,7 +6,7 @@ TSTAMP := $(VENV)/.installed-test
 S3RVER_VERSION := 3.7.1
 S3RVER := .tools/node_modules/.bin/s3rver
 
-.PHONY: run test test-servers lint bench clean
+.PHONY: run test test-servers lint bench clean deploy-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ test: $(TSTAMP) test-servers
 lint: $(TSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## Check the Kubernetes manifests against the API schemas (offline: kubernetes-validate
+## ships them) and the compose file's consistency with the code.
+deploy-check: $(TSTAMP)
+	$(BIN)/pip install -q 'kubernetes-validate>=1.30,<2'
+	kubectl kustomize deploy/ | $(BIN)/kubernetes-validate --strict --quiet -k 1.32.0 -
+	$(BIN)/python -m pytest -q tests/unit/test_deploy.py
 
 bench: $(TSTAMP)
 	$(BIN)/python -m bench.api
