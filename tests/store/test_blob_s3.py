@@ -230,3 +230,38 @@ def test_delete_of_a_blob_without_a_recorded_time_uses_last_modified(moto_s3, tm
 def test_part_size_below_s3_minimum_is_refused(moto_s3, tmp_path):
     with pytest.raises(ValueError, match="at least"):
         make_store(moto_s3, tmp_path, part_size=1024)
+
+
+def test_streamed_upload_and_download_never_hold_the_blob(moto_s3, tmp_path: Path):
+    """A 24 MiB blob goes up with a few 5 MiB parts allocated at a time (the client reads
+    the next part before it drops the last: about 10 MiB measured) and comes back in
+    64 KiB reads: tracemalloc counts every Python allocation, the client's threads too."""
+    import tracemalloc
+
+    data = os.urandom(24 * 1024 * 1024)
+    store = make_store(moto_s3, tmp_path)
+
+    async def body() -> tuple[int, int]:
+        try:
+            tracemalloc.start()
+            blob_id, _ = await store.put_stream(chunks_of(data), max_size=len(data))
+            _, upload_peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            stream = await store.open_stream(blob_id)
+            assert stream is not None
+            digest = hashlib.sha256()
+            try:
+                while piece := await stream.read(65536):
+                    digest.update(piece)
+            finally:
+                await stream.close()
+            _, download_peak = tracemalloc.get_traced_memory()
+            assert "G" + digest.hexdigest() == blob_id
+            return upload_peak, download_peak
+        finally:
+            tracemalloc.stop()
+            await store.close()
+
+    upload_peak, download_peak = asyncio.run(body())
+    assert upload_peak < 16 * 1024 * 1024, upload_peak  # the blob is 24 MiB
+    assert download_peak < 4 * 1024 * 1024, download_peak
