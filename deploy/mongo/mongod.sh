@@ -27,16 +27,19 @@ if [ "$(hostname)" = "${first%%[.:]*}" ]; then
     done
     configsvr=false
     [ "$role" = configsvr ] && configsvr=true
+    # hello needs no authentication: it tells whether the set has a config yet
     mongosh --quiet --eval "
-        try { rs.status(); } catch (e) {
-            if (e.codeName === 'Unauthorized') quit(0);   // done before: a user exists
+        if (!db.hello().setName) {
             rs.initiate({_id: '$set', configsvr: $configsvr, members: [$members],
                          writeConcernMajorityJournalDefault: true});
         }
         while (!db.hello().isWritablePrimary) sleep(500);
-        if (db.getSiblingDB('admin').getUsers().users.length === 0) {
+        try {
             db.getSiblingDB('admin').createUser({user: '$MONGO_ADMIN_USER',
                 pwd: '$MONGO_ADMIN_PASSWORD', roles: ['root']});
+        } catch (e) {
+            // a user exists already (the localhost exception is closed): nothing to do
+            if (e.codeName !== 'Unauthorized' && e.code !== 51003) throw e;
         }" || true
 fi
 wait $pid
