@@ -15,6 +15,9 @@ and never starves the threads other roles use.
 - Downloads read the object's HTTP response a bounded chunk at a time, when the reader asks:
   a slow reader leaves the bytes in S3 and the TCP window, never in this process.
 
+On a versioned bucket every refresh adds a version and every delete a marker: give such a
+bucket a lifecycle rule that expires noncurrent versions, or the orphan sweep frees nothing.
+
 Residual race, accepted: ``delete(blob_id, written_before)`` reads ``LastModified`` and then
 deletes; a write of the same bytes landing in between (one round trip) is lost. The orphan
 sweep only targets blobs nobody held for a day (``housekeeping.ORPHAN_AGE_SECONDS``) and
