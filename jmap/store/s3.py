@@ -44,6 +44,7 @@ import functools
 import hashlib
 import io
 import logging
+import math
 import re
 import tempfile
 import time
@@ -66,7 +67,7 @@ log = logging.getLogger("fulmar.store.s3")
 T = TypeVar("T")
 
 PREFIX = "blobs/"
-#: the smallest part S3 accepts; also the most an upload holds in memory at once
+#: the smallest part S3 accepts; an upload holds about two parts in memory at once
 MIN_PART_SIZE = 5 * 1024 * 1024
 #: a streamed upload is written to its spool in pieces of about this size
 SPOOL_WRITE = 1024 * 1024
@@ -102,9 +103,10 @@ def _recorded(stat: Object) -> float | None:
     """The write time an object's metadata records, if it has a well-formed one."""
     value = (stat.metadata or {}).get(WRITTEN)
     try:
-        return float(value) if value is not None else None
+        recorded = float(value) if value is not None else None
     except ValueError:
         return None
+    return recorded if recorded is not None and math.isfinite(recorded) else None
 
 
 def _missing(exc: BaseException) -> bool:
