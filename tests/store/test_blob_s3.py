@@ -265,3 +265,34 @@ def test_streamed_upload_and_download_never_hold_the_blob(moto_s3, tmp_path: Pat
     upload_peak, download_peak = asyncio.run(body())
     assert upload_peak < 16 * 1024 * 1024, upload_peak  # the blob is 24 MiB
     assert download_peak < 4 * 1024 * 1024, download_peak
+
+
+def test_the_upload_runs_off_the_event_loop(moto_s3, tmp_path: Path):
+    """After the last chunk is in, hashing's end, the spool and the multipart upload of a
+    12 MiB blob happen in threads: another task keeps running meanwhile (by ordering)."""
+    data = os.urandom(12 * 1024 * 1024)
+    store = make_store(moto_s3, tmp_path)
+    events: list[str] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async for piece in chunks_of(data, 1 << 20):
+            yield piece
+        events.append("last chunk")
+
+    async def ticker() -> None:
+        while True:
+            events.append("tick")
+            await asyncio.sleep(0)
+
+    async def body() -> None:
+        try:
+            ticking = asyncio.create_task(ticker())
+            await store.put_stream(chunks(), max_size=len(data))
+            events.append("stored")
+            ticking.cancel()
+        finally:
+            await store.close()
+
+    asyncio.run(body())
+    between = events[events.index("last chunk") : events.index("stored")]
+    assert between.count("tick") >= 3, between[:10]
