@@ -3,8 +3,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
+S3RVER_VERSION := 3.7.1
+S3RVER := .tools/node_modules/.bin/s3rver
 
-.PHONY: run test test-servers lint bench clean
+.PHONY: run test test-servers lint bench clean deploy-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +24,9 @@ $(TSTAMP): pyproject.toml $(STAMP)
 run: $(STAMP)
 	$(BIN)/fulmar serve
 
-## Servers the tests start themselves (from Debian's packages).
-test-servers:
+## Servers the tests start themselves (redis, rspamd, clamd and swaks from Debian's
+## packages; s3rver from npm into the gitignored .tools/; moto comes with the [test] extra).
+test-servers: $(S3RVER)
 	@missing=""; \
 	for pair in redis-server:redis-server rspamd:rspamd clamd:clamav-daemon swaks:swaks; do \
 		command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair#*:}"; \
@@ -34,6 +37,13 @@ test-servers:
 		(sudo apt-get update -qq && sudo apt-get install -y -qq $$missing >/dev/null); \
 	fi
 
+$(S3RVER):
+	@command -v npm >/dev/null || { \
+		echo "installing npm from Debian's packages"; \
+		(apt-get update -qq && apt-get install -y -qq npm >/dev/null) || \
+		(sudo apt-get update -qq && sudo apt-get install -y -qq npm >/dev/null); }
+	npm install --silent --no-audit --no-fund --prefix .tools s3rver@$(S3RVER_VERSION)
+
 ## Install test dependencies and run the whole suite.
 test: $(TSTAMP) test-servers
 	$(BIN)/ruff check .
@@ -42,6 +52,13 @@ test: $(TSTAMP) test-servers
 lint: $(TSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## Check the Kubernetes manifests against the API schemas (offline: kubernetes-validate
+## ships them) and the compose file's consistency with the code.
+deploy-check: $(TSTAMP)
+	$(BIN)/pip install -q 'kubernetes-validate>=1.30,<2'
+	kubectl kustomize deploy/ | $(BIN)/kubernetes-validate --strict --quiet -k 1.32.0 -
+	$(BIN)/python -m pytest -q tests/unit/test_deploy.py
 
 bench: $(TSTAMP)
 	$(BIN)/python -m bench.api

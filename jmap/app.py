@@ -35,9 +35,9 @@ from .schema import schema_document, schema_names
 from .services import Services
 from .serving import ShutdownMiddleware
 from .session import build_session
-from .store.base import Account, BlobTooLarge
+from .store.base import Account, BlobTooLarge, StoreError
+from .store.blob_factory import open_blob_store
 from .store.factory import open_data_store
-from .store.files import FileBlobStore
 from .workers import WorkerPool
 
 log = logging.getLogger("fulmar.app")
@@ -89,7 +89,7 @@ class Server:
     async def start(self) -> None:
         data = open_data_store(self.config.database_path)
         await data.open()
-        blobs = FileBlobStore(self.config.blob_dir)
+        blobs = await open_blob_store(self.config)
         workers = WorkerPool(self.config.worker_processes, self.config.cpu_budget_seconds)
         workers.start()
         self.services = Services(self.config, data, blobs, await create_bus(self.config), workers)
@@ -239,6 +239,9 @@ class Server:
             return _upload_too_large(limits.max_size_upload)
         except ClientDisconnect:
             return problem(400, "The upload ended early.")
+        except StoreError as exc:
+            log.error("upload: the blob store failed: %s", exc)
+            return problem(503, "The blob store is unavailable.", headers={"Retry-After": "5"})
         await self.services.data.add_upload(
             account.id, blob_id, size, time.time() + self.config.upload_ttl_seconds
         )
@@ -276,6 +279,10 @@ class Server:
         try:
             # whole blobs and parts of stored messages (jmap.part_blobs)
             stream = await open_blob(data, blobs, account.id, blob_id)
+        except StoreError as exc:
+            self.download_slots.release(user)
+            log.error("download: the blob store failed: %s", exc)
+            return problem(503, "The blob store is unavailable.", headers={"Retry-After": "5"})
         except BaseException:
             self.download_slots.release(user)
             raise

@@ -23,8 +23,8 @@ from .config import Config, ConfigError, check_file, load_config
 from .datadir import DATABASE, holds_data
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
 from .store.base import ConflictError, DataStore, NotFoundError, StoreError, TokenInfo
+from .store.blob_factory import blob_store
 from .store.factory import open_data_store
-from .store.files import FileBlobStore
 
 T = TypeVar("T")
 
@@ -139,9 +139,25 @@ def serve(config_file: str | None, **options: Any) -> None:
     setup_logging(config.log_level)
     if not holds_data(config.data_dir):
         click.echo(f"Creating a new data directory: {config.data_dir.resolve()}", err=True)
+    _check_s3(config)
     _first_start(config)
     click.echo(f"Fulmar JMAP session: {config.public_url}/.well-known/jmap", err=True)
     uvicorn.run(create_app(config), **uvicorn_options(config))
+
+
+def _check_s3(config: Config) -> None:
+    """With ``s3_url``, fail in one line before serving if the bucket cannot be used."""
+    if not config.s3_url:
+        return
+
+    async def check() -> None:
+        async with blob_store(config):
+            pass
+
+    try:
+        asyncio.run(check())
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(f"cannot use the blob store: {exc}") from None
 
 
 def _first_start(config: Config) -> None:
@@ -241,8 +257,12 @@ def account_remove(address: str, yes: bool, config: Config) -> None:
             )
         click.confirm(f"Remove {address} and all its mail?", abort=True)
     _check_data_dir(config)
-    blobs = FileBlobStore(config.blob_dir)
-    _with_store(config, lambda data: remove_account(data, blobs, address))
+
+    async def remove(data: DataStore) -> None:
+        async with blob_store(config) as blobs:
+            await remove_account(data, blobs, address)
+
+    _with_store(config, remove)
     click.echo(f"removed {address}")
 
 
@@ -371,6 +391,15 @@ def token_revoke(
     click.echo("token revoked" if revoked == 1 else f"{revoked} tokens revoked")
 
 
+def _no_s3_blobs(config: Config, command: str) -> None:
+    """Backups hold the blobs of DATA_DIR/blobs: with S3 they would silently lack them."""
+    if config.s3_url:
+        raise click.ClickException(
+            f"{command} handles blobs under the data directory, but s3_url puts them in an "
+            "S3 bucket: back the bucket up with S3's own tools (versioning, replication)"
+        )
+
+
 @main.command("backup")
 @click.argument("dest", type=click.Path(path_type=Path))
 @with_config
@@ -380,6 +409,7 @@ def backup_command(dest: Path, config: Config) -> None:
     from .backup import BackupError, backup
 
     _check_data_dir(config)
+    _no_s3_blobs(config, "backup")
     try:
         report = backup(config.data_dir, dest)
     except (BackupError, OSError, sqlite3.Error) as exc:
@@ -400,6 +430,8 @@ def backup_command(dest: Path, config: Config) -> None:
 def restore_command(source: Path, force: bool, config: Config) -> None:
     """Make the data directory a copy of the backup SOURCE (stop the server first)."""
     from .backup import BackupError, restore
+
+    _no_s3_blobs(config, "restore")
 
     try:
         aside = restore(source, config.data_dir, force)
@@ -466,7 +498,6 @@ def import_mail(address: str, paths: tuple[Path, ...], mailbox: str | None, conf
     _check_data_dir(config)
     if mailbox is not None and not mailbox.strip("/ "):
         raise click.ClickException("--mailbox needs a mailbox name")
-    blobs = FileBlobStore(config.blob_dir)
     with contextlib.ExitStack() as stack:
         try:
             inputs = stack.enter_context(open_inputs(list(paths), mailbox))
@@ -478,17 +509,18 @@ def import_mail(address: str, paths: tuple[Path, ...], mailbox: str | None, conf
         def advance(n: int) -> None:
             progress.advance(task, n)
 
-        report = _with_store(
-            config,
-            lambda data: import_inputs(
-                data,
-                blobs,
-                check_address(address),
-                inputs,
-                advance,
-                max_size=config.limits.max_size_email,
-            ),
-        )
+        async def run_import(data: DataStore) -> Any:
+            async with blob_store(config) as blobs:
+                return await import_inputs(
+                    data,
+                    blobs,
+                    check_address(address),
+                    inputs,
+                    advance,
+                    max_size=config.limits.max_size_email,
+                )
+
+        report = _with_store(config, run_import)
     for failure in report.failed:
         click.echo(f"skipped unreadable message: {failure}", err=True)
     for too_large in report.too_large:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .s3_url import parse_s3_url
+
 
 class ConfigError(Exception):
     """A configuration value is missing or malformed."""
@@ -90,6 +92,10 @@ class Config:
     # -- push (see docs/push.md) --
     #: Redis URL for the bus across nodes (redis://host:port/db); unset: in-process bus
     redis_url: str | None = None
+    # -- blobs --
+    #: blobs in S3/MinIO: http(s)://KEY:SECRET@host:port/bucket?region=… (key and secret
+    #: percent-encoded; the bucket is created if missing); unset: files under DATA_DIR/blobs
+    s3_url: str | None = None
     #: WebSocket keep-alive: ping every N seconds, drop a peer silent for N more (0: off)
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
@@ -234,6 +240,7 @@ _ENV = {
     "FULMAR_DNS_NAMESERVERS": "dns_nameservers",
     "FULMAR_SMTP_ROUTES": "smtp_routes",
     "FULMAR_SMTP_RELAY": "smtp_relay",
+    "FULMAR_S3_URL": "s3_url",
 }
 
 
@@ -264,6 +271,11 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError("dns_timeout_seconds must be more than 0")
     if name == "smtp_routes":
         return _smtp_routes(value)
+    if name == "s3_url":
+        try:
+            parse_s3_url(value)
+        except ValueError as exc:
+            raise ConfigError(f"s3_url {exc}") from None
     if name == "log_level" and str(value).lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
     return value
@@ -415,6 +427,7 @@ _CHECKED_VALUES = (
     "smtp_max_line_length",
     "smtp_max_connections",
     "smtp_max_bad_commands",
+    "s3_url",
 )
 _URL_SCHEMES = {
     "base_url": ("http://", "https://"),

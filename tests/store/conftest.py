@@ -4,12 +4,15 @@ Every test in ``tests/store`` talks to a role only through the interfaces of
 ``jmap/store/base.py``. A backend joins the suite by adding a factory to
 ``DATA_BACKENDS`` or ``BLOB_BACKENDS``: the factory gets a per-test ``location`` (a tmp
 directory, usable as a unique name) and returns a fresh, unopened store; calling it again
-with the same location must give a store over the same data (close + reopen).
+with the same location must give a store over the same data (close + reopen). A backend
+that talks to a server names the session fixture that starts it (``server_fixture``); its
+``make`` and ``leftovers`` then get that server as a second argument.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,11 @@ import pytest
 
 from jmap.store.base import BlobStore, DataStore
 from jmap.store.files import FileBlobStore
+from jmap.store.s3 import S3BlobStore, blob_id_of_key
 from jmap.store.sqlite import SqliteDataStore
+from tests.s3servers import S3Server, bucket_for, moto_s3, s3rver
+
+__all__ = ["moto_s3", "s3rver"]  # session fixtures of the S3 backends
 
 T = TypeVar("T")
 
@@ -33,9 +40,11 @@ class DataBackend:
 @dataclass(frozen=True)
 class BlobBackend:
     name: str
-    make: Callable[[Path], BlobStore]
+    make: Callable[..., BlobStore]
     #: partial writes left behind (temp files, unfinished multipart uploads…)
-    leftovers: Callable[[Path], list[Any]]
+    leftovers: Callable[..., list[Any]]
+    #: the session fixture of the server the backend talks to, if any
+    server_fixture: str | None = None
 
 
 def _sqlite(location: Path) -> DataStore:
@@ -51,8 +60,40 @@ def _files_leftovers(location: Path) -> list[Any]:
     return sorted(tmp.iterdir()) if tmp.exists() else []
 
 
+def _s3(location: Path, server: S3Server) -> BlobStore:
+    spool = location / "spool"
+    spool.mkdir(exist_ok=True)
+    return S3BlobStore(server.location(bucket_for(location)), spool)
+
+
+def _s3_leftovers(location: Path, server: S3Server) -> list[Any]:
+    """Unfinished multipart uploads, objects that are not blobs, spool files."""
+    store = S3BlobStore(server.location(bucket_for(location)), location / "spool")
+    client = store._client
+    found: list[Any] = []
+    try:
+        if client.bucket_exists(store.bucket):
+            uploads = server.unfinished_uploads(client, store.bucket)
+            found += [("upload", name) for name in uploads]
+            objects = client.list_objects(store.bucket, recursive=True)
+            found += [("object", o.object_name) for o in objects if not _is_blob(o.object_name)]
+    finally:
+        asyncio.run(store.close())
+    spool = location / "spool"
+    found += sorted(spool.iterdir()) if spool.exists() else []
+    return found
+
+
+def _is_blob(key: str | None) -> bool:
+    return blob_id_of_key(key or "") is not None
+
+
 DATA_BACKENDS = [DataBackend("sqlite", _sqlite)]
-BLOB_BACKENDS = [BlobBackend("files", _files, _files_leftovers)]
+BLOB_BACKENDS = [
+    BlobBackend("files", _files, _files_leftovers),
+    BlobBackend("s3-moto", _s3, _s3_leftovers, "moto_s3"),
+    BlobBackend("s3-s3rver", _s3, _s3_leftovers, "s3rver"),
+]
 
 
 class DataRunner:
@@ -100,4 +141,10 @@ def run_data(request: pytest.FixtureRequest, tmp_path: Path) -> DataRunner:
 
 @pytest.fixture(params=BLOB_BACKENDS, ids=lambda b: b.name)
 def run_blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobRunner:
-    return BlobRunner(request.param, tmp_path)
+    backend: BlobBackend = request.param
+    if backend.server_fixture:
+        server = request.getfixturevalue(backend.server_fixture)
+        make = functools.partial(backend.make, server=server)
+        leftovers = functools.partial(backend.leftovers, server=server)
+        backend = BlobBackend(backend.name, make, leftovers)
+    return BlobRunner(backend, tmp_path)
