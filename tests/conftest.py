@@ -19,6 +19,8 @@ import pytest
 from jmap.provision import add_account
 from jmap.store.factory import open_data_store
 
+pytest_plugins = ["tests.mongo.fixtures"]
+
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
 USING = [CORE, MAIL]

@@ -4,12 +4,17 @@ Every test in ``tests/store`` talks to a role only through the interfaces of
 ``jmap/store/base.py``. A backend joins the suite by adding a factory to
 ``DATA_BACKENDS`` or ``BLOB_BACKENDS``: the factory gets a per-test ``location`` (a tmp
 directory, usable as a unique name) and returns a fresh, unopened store; calling it again
-with the same location must give a store over the same data (close + reopen).
+with the same location must give a store over the same data (close + reopen). A backend
+with a server (MongoDB) names the session fixture that starts it (``server``); its factory
+then also gets the server's URL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +24,10 @@ import pytest
 
 from jmap.store.base import BlobStore, DataStore
 from jmap.store.files import FileBlobStore
+from jmap.store.mongo import MongoDataStore
 from jmap.store.sqlite import SqliteDataStore
+from tests.mongo.fixtures import mongo_url
+from tests.mongo.servers import EMULATORS, REAL, REAL_URL_ENV
 
 T = TypeVar("T")
 
@@ -27,7 +35,9 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class DataBackend:
     name: str
-    make: Callable[[Path], DataStore]
+    make: Callable[..., DataStore]
+    #: the MongoDB backend name whose server ``make`` needs (its URL comes first)
+    server: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,17 @@ def _files_leftovers(location: Path) -> list[Any]:
     return sorted(tmp.iterdir()) if tmp.exists() else []
 
 
-DATA_BACKENDS = [DataBackend("sqlite", _sqlite)]
+def _mongo(url: str, location: Path) -> DataStore:
+    """A database of its own per test location, on the session's server."""
+    name = "t" + hashlib.sha1(str(location).encode()).hexdigest()[:20]
+    return MongoDataStore(url, database=name)
+
+
+DATA_BACKENDS = [
+    DataBackend("sqlite", _sqlite),
+    *(DataBackend(name, _mongo, server=name) for name in EMULATORS),
+    *([DataBackend(REAL, _mongo, server=REAL)] if os.environ.get(REAL_URL_ENV) else []),
+]
 BLOB_BACKENDS = [BlobBackend("files", _files, _files_leftovers)]
 
 
@@ -95,7 +115,11 @@ class BlobRunner:
 
 @pytest.fixture(params=DATA_BACKENDS, ids=lambda b: b.name)
 def run_data(request: pytest.FixtureRequest, tmp_path: Path) -> DataRunner:
-    return DataRunner(request.param, tmp_path)
+    backend: DataBackend = request.param
+    if backend.server is not None:
+        url = mongo_url(request, backend.server)
+        backend = DataBackend(backend.name, functools.partial(backend.make, url))
+    return DataRunner(backend, tmp_path)
 
 
 @pytest.fixture(params=BLOB_BACKENDS, ids=lambda b: b.name)
