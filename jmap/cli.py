@@ -60,6 +60,8 @@ def _config(**overrides: Any) -> Config:
 def _check_data_dir(config: Config) -> None:
     """Refuse a folder that holds no Fulmar data: a mistyped ``--data-dir`` or
     ``FULMAR_DATA_DIR`` must not start an empty database (only ``serve`` creates one)."""
+    if config.mongodb_url:  # the data lives in MongoDB, not in the folder
+        return
     if not holds_data(config.data_dir):
         raise click.ClickException(
             f"{config.data_dir} holds no Fulmar data (no {DATABASE}): check --data-dir "
@@ -78,7 +80,7 @@ def _with_store(
         _check_data_dir(config)
 
     async def run() -> T:
-        data = open_data_store(config.database_path)
+        data = open_data_store(config.database_path, config.mongodb_url)
         await data.open()
         try:
             return await work(data)

@@ -90,6 +90,9 @@ class Config:
     # -- push (see docs/push.md) --
     #: Redis URL for the bus across nodes (redis://host:port/db); unset: in-process bus
     redis_url: str | None = None
+    # -- production backends (see docs/scaling.md) --
+    #: MongoDB URL of the data role and the mail index (mongodb://host/db); unset: SQLite
+    mongodb_url: str | None = None
     #: WebSocket keep-alive: ping every N seconds, drop a peer silent for N more (0: off)
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
@@ -161,6 +164,7 @@ _ENV = {
     "FULMAR_TLS_KEY": "tls_key",
     "FULMAR_LOG_LEVEL": "log_level",
     "FULMAR_REDIS_URL": "redis_url",
+    "FULMAR_MONGODB_URL": "mongodb_url",
     "FULMAR_METRICS_TOKEN": "metrics_token",
 }
 
@@ -275,6 +279,7 @@ _CHECKED_VALUES = ("listen", "log_level")
 _URL_SCHEMES = {
     "base_url": ("http://", "https://"),
     "redis_url": ("redis://", "rediss://", "unix://"),
+    "mongodb_url": ("mongodb://", "mongodb+srv://"),
 }
 
 

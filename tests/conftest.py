@@ -18,6 +18,7 @@ import pytest
 
 from jmap.provision import add_account
 from jmap.store.factory import open_data_store
+from tests.mongo.servers import data_backend_url
 
 pytest_plugins = ["tests.mongo.fixtures"]
 
@@ -37,7 +38,7 @@ def free_port() -> int:
 
 def create_accounts(data_dir: Path, users: dict[str, str]) -> None:
     async def run() -> None:
-        data = open_data_store(data_dir / "fulmar.db")
+        data = open_data_store(data_dir / "fulmar.db", data_backend_url(data_dir))
         await data.open()
         try:
             for address, password in users.items():
@@ -126,7 +127,7 @@ class FulmarServer:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
+            env=self.process_env(),
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -138,6 +139,14 @@ class FulmarServer:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of the server and CLI processes (the data backend under test)."""
+        env = {**os.environ, **self.env}
+        url = data_backend_url(self.data_dir)
+        if url is not None:
+            env["FULMAR_MONGODB_URL"] = url
+        return env
 
     def stop(self) -> int | None:
         if self.process is None:
@@ -174,6 +183,7 @@ class FulmarServer:
             ],
             check=True,
             capture_output=True,
+            env=self.process_env(),
         )
 
 

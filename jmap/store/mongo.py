@@ -101,6 +101,9 @@ class MongoIndexer(Protocol):
         self, commit: Commit, account_id: str, object_id: str, doc: Document | None
     ) -> None: ...
 
+    async def finish(self, commit: Commit, account_id: str) -> None:
+        """Once per commit, after every ``write`` (work that spans several objects)."""
+
     async def drop_account(self, db: AsyncDatabase, session: Any, account_id: str) -> None: ...
 
 
@@ -730,6 +733,8 @@ class MongoTransaction:
                 writes.append(DeleteOne(key))
             else:
                 writes.append(ReplaceOne(key, {**key, "data": escape(_stored(doc))}, upsert=True))
+        for indexer in indexers.values():
+            await indexer.finish(commit, account)
         if writes:
             await db.objects.bulk_write(writes, ordered=True, session=session)
         if log_rows:

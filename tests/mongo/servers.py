@@ -13,13 +13,17 @@ Each runs in its own process, started once per test session on a free port.
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -131,3 +135,41 @@ def start_emulator(name: str, workdir: Path) -> EmulatorProcess:
     emulator = EmulatorProcess(name, process, port, log_path)
     emulator.wait_ready()
     return emulator
+
+
+#: ``FULMAR_TEST_DATA_BACKEND``: run the server-level tests (tests/conftest.py's server) on
+#: this data backend instead of SQLite: an emulator's name, or ``mongodb`` (with
+#: ``FULMAR_TEST_MONGODB_URL``)
+BACKEND_ENV = "FULMAR_TEST_DATA_BACKEND"
+_started: dict[str, EmulatorProcess] = {}
+
+
+def _stop_started() -> None:
+    for emulator in _started.values():
+        emulator.stop()
+
+
+def data_backend_url(data_dir: Path) -> str | None:
+    """The MongoDB URL (a database of its own) for a test server's data directory, when
+    ``FULMAR_TEST_DATA_BACKEND`` names a MongoDB backend; None: SQLite. The emulator starts
+    the first time it is asked for and stops when the test session's process exits."""
+    backend = os.environ.get(BACKEND_ENV, "sqlite")
+    if backend == "sqlite":
+        return None
+    if backend == REAL:
+        base = os.environ.get(REAL_URL_ENV)
+        if not base:
+            raise RuntimeError(f"{BACKEND_ENV}={REAL} needs {REAL_URL_ENV}")
+    elif backend in EMULATORS:
+        if backend not in _started:
+            if not _started:
+                atexit.register(_stop_started)
+            _started[backend] = start_emulator(
+                backend, Path(tempfile.mkdtemp(prefix=f"fulmar-{backend}-"))
+            )
+        base = _started[backend].url
+    else:
+        raise RuntimeError(f"{BACKEND_ENV} must be sqlite, {REAL} or one of {EMULATORS}")
+    name = "s" + hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:20]
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path="/" + name))
