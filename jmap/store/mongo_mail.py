@@ -31,7 +31,14 @@ from .base import INDEX_ONLY, Document
 from .fts_snippet import long_snippet
 from .mail import COUNTERS, MARK_START, EmailQuery, Snippet
 from .mongo import Commit, MongoDataStore
-from .mongo_mail_query import account_filter, needs_pipeline, pipeline, sort_keys
+from .mongo_mail_query import (
+    account_filter,
+    known_mailboxes_only,
+    long_mailbox_lists,
+    needs_pipeline,
+    pipeline,
+    sort_keys,
+)
 from .mongo_text import index_fields
 from .sqlite_mail import address_key, is_unread, sort_key
 from .sqlite_mail_query import epoch
@@ -155,10 +162,21 @@ class MongoMailIndex:
     def _emails(self) -> Any:
         return self._store.db.mail_email
 
+    async def _bounded(self, account_id: str, query: EmailQuery) -> EmailQuery:
+        if not long_mailbox_lists(query.filter):
+            return query
+        known = await self._store._do(
+            self._store.db.objects.distinct("id", {"account_id": account_id, "type": MAILBOX})
+        )
+        return EmailQuery(
+            known_mailboxes_only(query.filter, set(known)), query.sort, query.collapse_threads
+        )
+
     async def query(
         self, account_id: str, query: EmailQuery, offset: int = 0, limit: int | None = None
     ) -> tuple[int, list[str]]:
         modseq = await self._store.modseq(account_id, EMAIL)
+        query = await self._bounded(account_id, query)
         if limit == 0:
             return modseq, []
         if needs_pipeline(query):
@@ -176,6 +194,7 @@ class MongoMailIndex:
         return modseq, [d["id"] for d in docs]
 
     async def count(self, account_id: str, query: EmailQuery) -> int:
+        query = await self._bounded(account_id, query)
         where = account_filter(account_id, query)
         if not query.collapse_threads:
             return int(await self._store._do(self._emails.count_documents(where)))
@@ -203,7 +222,7 @@ class MongoMailIndex:
         """The four counters, unreadThreads with RFC 8621 §2's trash rule: the trash sees a
         thread's unread Emails in the trash, every other Mailbox its unread Emails in some
         Mailbox other than the trash."""
-        trash = await self._trash(account_id)
+        trash = {"$literal": await self._trash(account_id)}
         match = {"$match": {"account_id": account_id}}
         emails = [
             match,

@@ -112,6 +112,32 @@ def compile_filter(node: dict[str, Any] | None) -> dict[str, Any]:
     return {"$nor": parts}
 
 
+#: inMailboxOtherThan lists longer than this are cut to the account's Mailboxes first
+LONG_MAILBOX_LIST = 64
+
+
+def long_mailbox_lists(node: dict[str, Any] | None) -> bool:
+    """Does the filter hold an inMailboxOtherThan list worth cutting down?"""
+    if not node:
+        return False
+    if "operator" in node:
+        return any(long_mailbox_lists(child) for child in node["conditions"])
+    return len(node.get("inMailboxOtherThan") or ()) > LONG_MAILBOX_LIST
+
+
+def known_mailboxes_only(node: dict[str, Any] | None, known: set[str]) -> dict[str, Any] | None:
+    """The filter with each inMailboxOtherThan list cut to Mailboxes the account has: an id
+    no Email can be in changes nothing, and the query stays small whatever the client sent."""
+    if not node:
+        return node
+    if "operator" in node:
+        children = [known_mailboxes_only(child, known) for child in node["conditions"]]
+        return {**node, "conditions": children}
+    if "inMailboxOtherThan" not in node:
+        return node
+    return {**node, "inMailboxOtherThan": [m for m in node["inMailboxOtherThan"] if m in known]}
+
+
 def account_filter(account_id: str, query: EmailQuery) -> dict[str, Any]:
     return _and([{"account_id": account_id}, compile_filter(query.filter)])
 
@@ -127,7 +153,10 @@ def sort_keys(query: EmailQuery) -> tuple[list[tuple[str, int]], dict[str, Any]]
         if prop in KEYWORD_SORT_FIELDS:
             key = f"_k{n}"
             computed[key] = {
-                "$in": [comparator["keyword"].lower(), f"${KEYWORD_SORT_FIELDS[prop]}"]
+                "$in": [
+                    {"$literal": comparator["keyword"].lower()},
+                    f"${KEYWORD_SORT_FIELDS[prop]}",
+                ]
             }
             spec.append((key, direction))
         else:
