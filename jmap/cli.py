@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from .auth import hash_password, new_token, token_hash
+from .cli_mongo import mongo as mongo_group
 from .config import Config, ConfigError, check_file, load_config
 from .datadir import DATABASE, holds_data
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
@@ -104,6 +105,9 @@ def _with_store(
 def main() -> None:
     """Fulmar, a real-time JMAP mail server."""
     os.umask(0o077)  # whatever Fulmar writes is for its own user only (mail, keys, hashes)
+
+
+main.add_command(mongo_group)
 
 
 @main.command()

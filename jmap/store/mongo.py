@@ -68,7 +68,6 @@ INDEXES: list[tuple[str, list[tuple[str, int]], bool]] = [
     ("access", [("principal_id", ASCENDING), ("account_id", ASCENDING)], True),
     ("tokens", [("principal_id", ASCENDING)], False),
     ("accounts", [("account_id", ASCENDING)], True),
-    ("accounts", [("owner_id", ASCENDING)], False),
     ("objects", [("account_id", ASCENDING), ("type", ASCENDING), ("id", ASCENDING)], True),
     ("type_state", [("account_id", ASCENDING), ("type", ASCENDING)], True),
     ("changelog", [("account_id", ASCENDING), ("modseq", ASCENDING)], True),
@@ -322,10 +321,16 @@ class MongoDataStore:
             if principal is None:
                 raise NotFoundError(f"no account with the address {login}")
             principal_id = principal["_id"]
+            # its own accounts are among those it has access to (the access index)
+            granted = await db.access.distinct(
+                "account_id", {"principal_id": principal_id}, session=session
+            )
             account_ids = [
                 d["_id"]
                 async for d in db.accounts.find(
-                    {"owner_id": principal_id}, {"_id": 1}, session=session
+                    {"_id": {"$in": granted or [""]}, "owner_id": principal_id},
+                    {"_id": 1},
+                    session=session,
                 )
             ]
             held: set[str] = set()
