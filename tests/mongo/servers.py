@@ -43,7 +43,8 @@ LACKS = {
         # writing one document both commit (the backend's modseq guard still catches it)
         "isolation": "nx-27017 does not isolate transactions (writes are visible before "
         "commit; concurrent writers are not refused)",
-        "explain": "",
+        "explain": "nx-27017 answers explain with SQLite's plan: it keeps arrays as JSON and "
+        "scans for every match on one, so it cannot show MongoDB's index use",
     },
     MONGOECO: {
         "explain": "mongoeco's explain reports its own engine's plan, not MongoDB's "
