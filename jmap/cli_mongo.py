@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import click
@@ -42,26 +41,16 @@ def as_shell(commands: list[dict[str, Any]]) -> str:
 
 async def init(url: str, echo: Any = click.echo) -> None:
     store = MongoMailStore(url)
-    await store.open()  # creates every index, and the server account
+    await store.open()  # refuses a database of a newer schema
     try:
-        db = store.db
-        meta = await db.meta.find_one({"_id": "schema"})
-        if meta is not None and meta["version"] > SCHEMA_VERSION:
-            raise click.ClickException(
-                f"the database has schema version {meta['version']}, newer than this "
-                f"Fulmar's {SCHEMA_VERSION}: upgrade Fulmar first"
-            )
+        await store.create_indexes()  # (open() skips them when the schema is current)
         echo(f"indexes ready in database {store.database}")
         hello = await store.client.admin.command("hello")
         if hello.get("msg") == "isdbgrid":
             await _shard(store, echo)
         else:
             echo("not a mongos: collections left unsharded")
-        await db.meta.update_one(
-            {"_id": "schema"},
-            {"$set": {"version": SCHEMA_VERSION, "at": time.time()}},
-            upsert=True,
-        )
+        await store.record_schema_version()
         echo(f"schema version {SCHEMA_VERSION} recorded")
     finally:
         await store.close()

@@ -186,7 +186,15 @@ class MongoDataStore:
             self.emulator = emulator_name(await self.client.admin.command("buildInfo"))
             if self.emulator is not None:
                 self._serial = asyncio.Lock()
-            await self.create_indexes()
+            schema = await self.db.meta.find_one({"_id": "schema"})
+            if schema is not None and schema["version"] > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database has schema version {schema['version']}, newer than this "
+                    f"Fulmar's {SCHEMA_VERSION}: upgrade Fulmar first"
+                )
+            if schema is None or schema["version"] < SCHEMA_VERSION:
+                await self.create_indexes()  # a new database, or one made by an older Fulmar
+                await self.record_schema_version()
             await self.db.accounts.update_one(
                 {"_id": SERVER_ACCOUNT},
                 {
@@ -223,6 +231,13 @@ class MongoDataStore:
         for collection, specs in by_collection.items():
             for keys, unique in specs:
                 await self.db[collection].create_index(keys, unique=unique)
+
+    async def record_schema_version(self) -> None:
+        await self.db.meta.update_one(
+            {"_id": "schema"},
+            {"$max": {"version": SCHEMA_VERSION}, "$set": {"at": time.time()}},
+            upsert=True,
+        )
 
     async def close(self) -> None:
         if self.client is not None:
