@@ -50,7 +50,7 @@ def _is_token_char(char: str) -> bool:
 
 def tokens(text: str) -> list[str]:
     """The words of a text, folded as the index keeps them (linear in the text)."""
-    folded = unicodedata.normalize("NFD", text.casefold())
+    folded = unicodedata.normalize("NFD", text.lower())
     out: list[str] = []
     word: list[str] = []
     for char in folded:
