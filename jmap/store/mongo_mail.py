@@ -222,7 +222,7 @@ class MongoMailIndex:
         """The four counters, unreadThreads with RFC 8621 §2's trash rule: the trash sees a
         thread's unread Emails in the trash, every other Mailbox its unread Emails in some
         Mailbox other than the trash."""
-        trash = {"$literal": await self._trash(account_id)}
+        trash = await self._trash(account_id)  # a server-made id: never read as a field path
         match = {"$match": {"account_id": account_id}}
         emails = [
             match,
@@ -238,22 +238,20 @@ class MongoMailIndex:
             {"$unwind": "$mailboxes"},
             {
                 "$group": {
-                    "_id": {"t": "$thread_id", "m": "$mailboxes"},
+                    # one row per (Mailbox, thread); ids are server-made, without the separator
+                    "_id": {"$concat": ["$mailboxes", "\x1f", "$thread_id"]},
+                    "m": {"$first": "$mailboxes"},
                     "u0": {"$max": side0},
                     "u1": {"$max": side1},
                 }
             },
             {
                 "$group": {
-                    "_id": "$_id.m",
+                    "_id": "$m",
                     "threads": {"$sum": 1},
                     "unread_threads": {
                         "$sum": {
-                            "$cond": {
-                                "if": {"$eq": ["$_id.m", trash]},
-                                "then": "$u1",
-                                "else": "$u0",
-                            }
+                            "$cond": {"if": {"$eq": ["$m", trash]}, "then": "$u1", "else": "$u0"}
                         }
                     },
                 }
