@@ -45,10 +45,19 @@ $(ECO_STAMP):
 		$(ECO_VENV)/bin/pip install -q "mongoeco[wire]>=4.11,<5" && touch $@; \
 	fi
 
-## Install test dependencies and run the whole suite.
+## The mail and end-to-end tests that also run with the data role on MongoDB (the nx-27017
+## emulator: the faster of the two; both run the whole storage conformance suite).
+MONGO_DATA_BACKEND ?= mongo-emulator-nx27017
+MONGO_SUBSET := tests/mail/test_query.py::test_filters tests/mail/test_query.py::test_sorts \
+	tests/mail/test_query.py::test_search_snippets tests/mail/test_threads_changes.py \
+	tests/mail/test_trash_counters.py::test_unread_threads_apply_the_trash_rule \
+	tests/e2e/test_mailbox.py::test_changes_round_trip
+
+## Install test dependencies and run the whole suite, then the MongoDB subset.
 test: $(TSTAMP) $(ECO_STAMP) test-servers
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+	FULMAR_TEST_DATA_BACKEND=$(MONGO_DATA_BACKEND) $(BIN)/python -m pytest -q $(MONGO_SUBSET)
 
 lint: $(TSTAMP)
 	$(BIN)/ruff check .

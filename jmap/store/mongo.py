@@ -30,7 +30,15 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from pymongo import ASCENDING, AsyncMongoClient, DeleteOne, ReplaceOne, UpdateOne, WriteConcern
+from pymongo import (
+    ASCENDING,
+    AsyncMongoClient,
+    DeleteOne,
+    IndexModel,
+    ReplaceOne,
+    UpdateOne,
+    WriteConcern,
+)
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
@@ -225,12 +233,12 @@ class MongoDataStore:
         return names
 
     async def create_indexes(self) -> None:
-        by_collection: dict[str, list[tuple[list[tuple[str, Any]], bool]]] = {}
+        """Every index, one ``createIndexes`` command per collection (existing ones stay)."""
+        by_collection: dict[str, list[IndexModel]] = {}
         for collection, keys, unique in self.index_specs():
-            by_collection.setdefault(collection, []).append((keys, unique))
-        for collection, specs in by_collection.items():
-            for keys, unique in specs:
-                await self.db[collection].create_index(keys, unique=unique)
+            by_collection.setdefault(collection, []).append(IndexModel(keys, unique=unique))
+        for collection, models in by_collection.items():
+            await self.db[collection].create_indexes(models)
 
     async def record_schema_version(self) -> None:
         await self.db.meta.update_one(

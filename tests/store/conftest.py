@@ -24,7 +24,7 @@ import pytest
 
 from jmap.store.base import BlobStore, DataStore
 from jmap.store.files import FileBlobStore
-from jmap.store.mongo_mail import MongoMailStore
+from jmap.store.mongo import MongoDataStore
 from jmap.store.sqlite import SqliteDataStore
 from tests.mongo.fixtures import mongo_url
 from tests.mongo.servers import EMULATORS, REAL, REAL_URL_ENV
@@ -64,7 +64,7 @@ def _files_leftovers(location: Path) -> list[Any]:
 def _mongo(url: str, location: Path) -> DataStore:
     """A database of its own per test location, on the session's server."""
     name = "t" + hashlib.sha1(str(location).encode()).hexdigest()[:20]
-    return MongoMailStore(url, database=name)
+    return MongoDataStore(url, database=name)
 
 
 DATA_BACKENDS = [
