@@ -87,7 +87,7 @@ class Server:
 
     # -- life cycle --
     async def start(self) -> None:
-        data = open_data_store(self.config.database_path)
+        data = open_data_store(self.config.database_path, self.config.mongodb_url)
         await data.open()
         blobs = await open_blob_store(self.config)
         workers = WorkerPool(self.config.worker_processes, self.config.cpu_budget_seconds)

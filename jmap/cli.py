@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from .auth import hash_password, new_token, token_hash
+from .cli_mongo import mongo as mongo_group
 from .config import Config, ConfigError, check_file, load_config
 from .datadir import DATABASE, holds_data
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
@@ -60,6 +61,8 @@ def _config(**overrides: Any) -> Config:
 def _check_data_dir(config: Config) -> None:
     """Refuse a folder that holds no Fulmar data: a mistyped ``--data-dir`` or
     ``FULMAR_DATA_DIR`` must not start an empty database (only ``serve`` creates one)."""
+    if config.mongodb_url:  # the data lives in MongoDB, not in the folder
+        return
     if not holds_data(config.data_dir):
         raise click.ClickException(
             f"{config.data_dir} holds no Fulmar data (no {DATABASE}): check --data-dir "
@@ -78,7 +81,7 @@ def _with_store(
         _check_data_dir(config)
 
     async def run() -> T:
-        data = open_data_store(config.database_path)
+        data = open_data_store(config.database_path, config.mongodb_url)
         await data.open()
         try:
             return await work(data)
@@ -102,6 +105,9 @@ def _with_store(
 def main() -> None:
     """Fulmar, a real-time JMAP mail server."""
     os.umask(0o077)  # whatever Fulmar writes is for its own user only (mail, keys, hashes)
+
+
+main.add_command(mongo_group)
 
 
 @main.command()

@@ -96,6 +96,9 @@ class Config:
     #: blobs in S3/MinIO: http(s)://KEY:SECRET@host:port/bucket?region=… (key and secret
     #: percent-encoded; the bucket is created if missing); unset: files under DATA_DIR/blobs
     s3_url: str | None = None
+    # -- production backends (see docs/scaling.md) --
+    #: MongoDB URL of the data role and the mail index (mongodb://host/db); unset: SQLite
+    mongodb_url: str | None = None
     #: WebSocket keep-alive: ping every N seconds, drop a peer silent for N more (0: off)
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
@@ -233,6 +236,7 @@ _ENV = {
     "FULMAR_TLS_KEY": "tls_key",
     "FULMAR_LOG_LEVEL": "log_level",
     "FULMAR_REDIS_URL": "redis_url",
+    "FULMAR_MONGODB_URL": "mongodb_url",
     "FULMAR_METRICS_TOKEN": "metrics_token",
     "FULMAR_RSPAMD_URL": "rspamd_url",
     "FULMAR_CLAMD_ADDRESS": "clamd_address",
@@ -434,6 +438,7 @@ _URL_SCHEMES = {
     "redis_url": ("redis://", "rediss://", "unix://"),
     "rspamd_url": ("http://", "https://"),
     "smtp_relay": ("smtp://", "smtps://"),
+    "mongodb_url": ("mongodb://", "mongodb+srv://"),
 }
 
 

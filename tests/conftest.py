@@ -18,6 +18,9 @@ import pytest
 
 from jmap.provision import add_account
 from jmap.store.factory import open_data_store
+from tests.mongo.servers import data_backend_url
+
+pytest_plugins = ["tests.mongo.fixtures"]
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -39,7 +42,7 @@ def free_port() -> int:
 
 def create_accounts(data_dir: Path, users: dict[str, str]) -> None:
     async def run() -> None:
-        data = open_data_store(data_dir / "fulmar.db")
+        data = open_data_store(data_dir / "fulmar.db", data_backend_url(data_dir))
         await data.open()
         try:
             for address, password in users.items():
@@ -128,7 +131,7 @@ class FulmarServer:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
+            env=self.process_env(),
         )
         deadline = time.monotonic() + 60  # generous: a busy machine starts slowly
         while time.monotonic() < deadline:
@@ -140,6 +143,14 @@ class FulmarServer:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of the server and CLI processes (the data backend under test)."""
+        env = {**os.environ, **self.env}
+        url = data_backend_url(self.data_dir)
+        if url is not None:
+            env["FULMAR_MONGODB_URL"] = url
+        return env
 
     def stop(self) -> int | None:
         if self.process is None:
@@ -176,6 +187,7 @@ class FulmarServer:
             ],
             check=True,
             capture_output=True,
+            env=self.process_env(),
         )
 
 

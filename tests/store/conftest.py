@@ -6,13 +6,16 @@ Every test in ``tests/store`` talks to a role only through the interfaces of
 directory, usable as a unique name) and returns a fresh, unopened store; calling it again
 with the same location must give a store over the same data (close + reopen). A backend
 that talks to a server names the session fixture that starts it (``server_fixture``); its
-``make`` and ``leftovers`` then get that server as a second argument.
+``make`` and ``leftovers`` then get that server as a second argument. A MongoDB data backend
+names its server (``server``); its factory then also gets the server's URL first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +25,11 @@ import pytest
 
 from jmap.store.base import BlobStore, DataStore
 from jmap.store.files import FileBlobStore
+from jmap.store.mongo import MongoDataStore
 from jmap.store.s3 import S3BlobStore, blob_id_of_key
 from jmap.store.sqlite import SqliteDataStore
+from tests.mongo.fixtures import mongo_url
+from tests.mongo.servers import EMULATORS, REAL, REAL_URL_ENV
 from tests.s3servers import S3Server, bucket_for, moto_s3, s3rver
 
 __all__ = ["moto_s3", "s3rver"]  # session fixtures of the S3 backends
@@ -34,7 +40,9 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class DataBackend:
     name: str
-    make: Callable[[Path], DataStore]
+    make: Callable[..., DataStore]
+    #: the MongoDB backend name whose server ``make`` needs (its URL comes first)
+    server: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,17 @@ def _is_blob(key: str | None) -> bool:
     return blob_id_of_key(key or "") is not None
 
 
-DATA_BACKENDS = [DataBackend("sqlite", _sqlite)]
+def _mongo(url: str, location: Path) -> DataStore:
+    """A database of its own per test location, on the session's server."""
+    name = "t" + hashlib.sha1(str(location).encode()).hexdigest()[:20]
+    return MongoDataStore(url, database=name)
+
+
+DATA_BACKENDS = [
+    DataBackend("sqlite", _sqlite),
+    *(DataBackend(name, _mongo, server=name) for name in EMULATORS),
+    *([DataBackend(REAL, _mongo, server=REAL)] if os.environ.get(REAL_URL_ENV) else []),
+]
 BLOB_BACKENDS = [
     BlobBackend("files", _files, _files_leftovers),
     BlobBackend("s3-moto", _s3, _s3_leftovers, "moto_s3"),
@@ -136,7 +154,11 @@ class BlobRunner:
 
 @pytest.fixture(params=DATA_BACKENDS, ids=lambda b: b.name)
 def run_data(request: pytest.FixtureRequest, tmp_path: Path) -> DataRunner:
-    return DataRunner(request.param, tmp_path)
+    backend: DataBackend = request.param
+    if backend.server is not None:
+        url = mongo_url(request, backend.server)
+        backend = DataBackend(backend.name, functools.partial(backend.make, url))
+    return DataRunner(backend, tmp_path)
 
 
 @pytest.fixture(params=BLOB_BACKENDS, ids=lambda b: b.name)
