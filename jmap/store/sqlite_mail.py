@@ -25,8 +25,8 @@ from jmap.message.search import header_index
 
 from . import fts
 from .base import INDEX_ONLY, Document
-from .fts_snippet import long_snippet
-from .mail import COUNTERS, MARK_START, EmailQuery, Snippet
+from .fts_snippet import PREVIEW_CHARS, SUBJECT_CHARS, long_snippet, window
+from .mail import COUNTERS, EmailQuery, Snippet
 from .sqlite import SqliteDataStore
 from .sqlite_mail_query import compile_query, epoch
 
@@ -541,17 +541,17 @@ class SqliteMailIndex:
         subject_terms = fts.column_terms_expression(filter_, "subject")
         body_terms = fts.column_terms_expression(filter_, "body")
 
-        def marked(snippet: str | None, whole: str | None, terms: str | None, *args: Any):
-            if whole is not None and terms is not None:
-                snippet = long_snippet(whole, terms, *args)
-            return snippet if snippet and MARK_START in snippet else None
+        def marked(short: str | None, whole: str | None, terms: str | None, *args: Any):
+            if whole is not None:
+                return long_snippet(whole, terms, *args) if terms is not None else None
+            return window(short, *args)
 
         def run(conn: sqlite3.Connection) -> dict[str, Snippet]:
             # one row at a time: a long text is only held while its snippet is made
             return {
                 email_id: Snippet(
-                    marked(subject, whole_subject, subject_terms, "", 64),
-                    marked(body, whole_body, body_terms, "…", 24),
+                    marked(subject, whole_subject, subject_terms, "", SUBJECT_CHARS),
+                    marked(body, whole_body, body_terms, "…", PREVIEW_CHARS),
                 )
                 for email_id, subject, whole_subject, body, whole_body in conn.execute(
                     sql, (expression, account_id, *email_ids)

@@ -108,13 +108,39 @@ def _condition(account_id: str, condition: dict[str, Any], params: Params) -> st
     return "(" + " AND ".join(clauses) + ")" if clauses else "1"
 
 
+def _header_union(account_id: str, name: str, texts: list[str | None], params: Params) -> str:
+    """One scan of the header index for an OR of ``header`` conditions on one field name
+    (each text: a substring, or None for the field's presence)."""
+    params.extend((account_id, name))
+    if None in texts:
+        return _HEADER + ")"
+    params.extend(fold(t) for t in texts if t is not None)
+    return _HEADER + " AND (" + " OR ".join(["instr(h.value, ?) > 0"] * len(texts)) + "))"
+
+
+def _or_parts(account_id: str, children: list[dict[str, Any]], params: Params) -> list[str]:
+    """SQL for each child of an OR (or NOT), the lone ``header`` conditions on one field
+    name merged into one scan: 255 of them on Subject cost 255 scans of every Subject."""
+    by_name: dict[str, list[str | None]] = {}
+    others = []
+    for child in children:
+        if set(child) == {"header"}:
+            name, *text = child["header"]
+            by_name.setdefault(name.lower(), []).append(text[0] if text else None)
+        else:
+            others.append(child)
+    parts = [_header_union(account_id, n, texts, params) for n, texts in by_name.items()]
+    return parts + [_filter(account_id, child, params) for child in others]
+
+
 def _filter(account_id: str, node: dict[str, Any], params: Params) -> str:
     operator = node.get("operator")
     if operator is None:
         return _condition(account_id, node, params)
-    parts = [_filter(account_id, child, params) for child in node["conditions"]]
     if operator == "AND":
+        parts = [_filter(account_id, child, params) for child in node["conditions"]]
         return "(" + " AND ".join(parts) + ")" if parts else "1"
+    parts = _or_parts(account_id, node["conditions"], params)
     if operator == "OR":
         return "(" + " OR ".join(parts) + ")" if parts else "0"
     return "NOT (" + " OR ".join(parts) + ")" if parts else "1"
