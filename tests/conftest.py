@@ -126,7 +126,7 @@ class FulmarServer:
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.env},
         )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a busy machine can take long to fork the workers
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited:\n{self.log()}")
