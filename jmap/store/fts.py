@@ -97,7 +97,7 @@ def column_terms_expression(filter_: dict[str, Any] | None, column: str) -> str 
 
 
 #: longer texts are not highlighted by FTS5 in one go but piece by piece (``fts_snippet``)
-SNIPPET_DIRECT_CHARS = 16_384
+SNIPPET_DIRECT_CHARS = 4096
 #: FTS5's highlight() marks every match in one pass (its snippet() compares every match with
 #: every other: 0.8 s for one body of 8,000 matches); ``fts_snippet.window`` then keeps the
 #: text around the first match

@@ -25,7 +25,14 @@ from jmap.message.search import header_index
 
 from . import fts
 from .base import INDEX_ONLY, Document
-from .fts_snippet import PREVIEW_CHARS, SUBJECT_CHARS, long_snippet, window
+from .fts_snippet import (
+    PREVIEW_CHARS,
+    REQUEST_BUDGET_CHARS,
+    SUBJECT_CHARS,
+    Budget,
+    long_snippet,
+    window,
+)
 from .mail import COUNTERS, EmailQuery, Snippet
 from .sqlite import SqliteDataStore
 from .sqlite_mail_query import compile_query, epoch
@@ -547,22 +554,28 @@ class SqliteMailIndex:
         subject_terms = fts.column_terms_expression(filter_, "subject")
         body_terms = fts.column_terms_expression(filter_, "body")
 
+        budget = Budget(REQUEST_BUDGET_CHARS)
+
         def marked(short: str | None, whole: str | None, terms: str | None, *args: Any):
             if whole is not None:
-                return long_snippet(whole, terms, *args) if terms is not None else None
+                return long_snippet(whole, terms, *args, budget) if terms is not None else None
+            if short is None or not budget.spend(len(short)):
+                return None
             return window(short, *args)
 
         def run(conn: sqlite3.Connection) -> dict[str, Snippet]:
-            # one row at a time: a long text is only held while its snippet is made
-            return {
-                email_id: Snippet(
+            # one row at a time: a long text is only held while its snippet is made, and
+            # once the budget is spent no further row is highlighted (its snippet is null)
+            found = {}
+            rows = conn.execute(sql, (expression, account_id, *email_ids))
+            for email_id, subject, whole_subject, body, whole_body in rows:
+                found[email_id] = Snippet(
                     marked(subject, whole_subject, subject_terms, "", SUBJECT_CHARS),
                     marked(body, whole_body, body_terms, "…", PREVIEW_CHARS),
                 )
-                for email_id, subject, whole_subject, body, whole_body in conn.execute(
-                    sql, (expression, account_id, *email_ids)
-                )
-            }
+                if budget.chars <= 0:
+                    break
+            return found
 
         return await self._store.read(run)
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 import sqlite3
 
 from jmap.store import fts
-from jmap.store.fts_snippet import PREVIEW_CHARS, window
+from jmap.store.fts_snippet import (
+    PREVIEW_CHARS,
+    REQUEST_BUDGET_CHARS,
+    Budget,
+    long_snippet,
+    window,
+)
 from jmap.store.sqlite_mail import SCHEMA_SQL
 
 
@@ -36,7 +42,7 @@ def test_many_matches_are_highlighted_in_one_pass():
         " has_attachment, unread, from_key, to_key, subject_key)"
         " VALUES (1, 'a', 'e1', 't', 'b', 0, 1, 0, 0, '', '', '')"
     )
-    fts.write(conn, 1, {"subject": "a subject", "body": "a " * 8000})
+    fts.write(conn, 1, {"subject": "a subject", "body": "a " * 2000})
     expression = fts.snippet_expression({"text": "a"})
     rows = conn.execute(fts.SNIPPET_SQL.format(marks="?"), (expression, "a", "e1")).fetchall()
     ((email_id, subject, long_subject, body, long_body),) = rows
@@ -49,3 +55,16 @@ def test_many_matches_are_highlighted_in_one_pass():
 def test_repeated_conditions_are_one_phrase():
     repeated = {"operator": "OR", "conditions": [{"text": "ab"}] * 200}
     assert fts.snippet_expression(repeated) == fts.snippet_expression({"text": "ab"})
+
+
+def test_a_request_highlights_a_bounded_number_of_characters():
+    """500 bodies of 1 MB matched only at their end cost a minute to highlight piece by
+    piece; a request's highlighting stops at its budget and the rest has no snippet."""
+    body = "word " * 200_000 + "needle"
+    expression = fts.column_terms_expression({"text": "needle"}, "body")
+    assert long_snippet(body, expression, "…", PREVIEW_CHARS) is not None
+    budget = Budget(REQUEST_BUDGET_CHARS)
+    found = [long_snippet(body, expression, "…", PREVIEW_CHARS, budget) for _ in range(3)]
+    assert found[0] is not None and found[1:] == [None, None]
+    assert 0 <= budget.chars < len(body)
+    assert not Budget(10).spend(11) and Budget(10).spend(10)
