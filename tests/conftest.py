@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +36,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def create_accounts(data_dir: Path, users: dict[str, str]) -> None:
+def _provision(data_dir: Path, users: dict[str, str]) -> None:
     async def run() -> None:
         data = open_data_store(data_dir / "fulmar.db")
         await data.open()
@@ -44,6 +47,27 @@ def create_accounts(data_dir: Path, users: dict[str, str]) -> None:
             await data.close()
 
     asyncio.run(run())
+
+
+#: provisioned data directories by user set: hashing the passwords (argon2) and creating
+#: the store took seconds per server start, so each set is made once and copied
+_TEMPLATES: dict[tuple[tuple[str, str], ...], Path] = {}
+
+
+def create_accounts(data_dir: Path, users: dict[str, str]) -> None:
+    """The users' accounts in ``data_dir``: a copy of a store provisioned once per session
+    with the same users when the folder has no store yet."""
+    if (data_dir / "fulmar.db").exists():
+        _provision(data_dir, users)
+        return
+    key = tuple(sorted(users.items()))
+    template = _TEMPLATES.get(key)
+    if template is None:
+        template = Path(tempfile.mkdtemp(prefix="fulmar-accounts-"))
+        atexit.register(shutil.rmtree, template, True)
+        _provision(template, users)
+        _TEMPLATES[key] = template
+    shutil.copytree(template, data_dir, dirs_exist_ok=True)
 
 
 @dataclass
@@ -135,6 +159,7 @@ class FulmarServer:
                     return
             except OSError:
                 time.sleep(0.05)
+        self.stop()  # not left running behind the failed test
         raise RuntimeError(f"server did not start:\n{self.log()}")
 
     def stop(self) -> int | None:
