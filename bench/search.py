@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.mail import ADDRESS, PASSWORD, USING, generate, import_mailbox
 from jmap.store import fts
-from jmap.store.fts_snippet import long_snippet
+from jmap.store.fts_snippet import PREVIEW_CHARS, long_snippet, window
 from methods.email_filter import MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH, MAX_SEARCH_TERMS
 from methods.search_snippet import PREVIEW_OCTETS
 from methods.snippet_html import highlight
@@ -66,15 +66,15 @@ def snippet_figures() -> list[tuple[str, float, float]]:
             fts.write(conn, 1, {"subject": "s", "body": body})
             if len(body) <= fts.SNIPPET_DIRECT_CHARS:
                 expression = fts.snippet_expression({"text": "n"})
-                sql = f"SELECT {fts.BODY_SNIPPET} FROM mail_fts WHERE mail_fts MATCH ?"
+                sql = f"SELECT {fts.BODY_HIGHLIGHT} FROM mail_fts WHERE mail_fts MATCH ?"
 
                 def snip(c=conn, s=sql, e=expression) -> str:
-                    return c.execute(s, (e,)).fetchone()[0]
+                    return window(c.execute(s, (e,)).fetchone()[0], "…", PREVIEW_CHARS)
             else:  # what the store does with a long text
                 terms = fts.column_terms_expression({"text": "n"}, "body")
 
                 def snip(b=body, t=terms) -> str:
-                    return long_snippet(b, t, "…", 24)
+                    return long_snippet(b, t, "…", PREVIEW_CHARS)
 
             marked = snip()
             snippet_s = best_of(snip)

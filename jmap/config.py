@@ -44,6 +44,9 @@ class Limits:
     max_size_references: int = 10_000_000
     #: arrays and objects nested in a request; deeper is ``notJSON`` (RFC 8259 §9)
     max_json_depth: int = 128
+    #: ``header`` conditions in one Email/query or SearchSnippet/get filter: each reads every
+    #: header field of its name in the account (more is ``unsupportedFilter``)
+    max_header_conditions: int = 16
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -44,6 +45,7 @@ class WorkerPool:
         processes = processes or os.cpu_count() or 1
         self._pool = ProcessPool(max_workers=processes, context=context)
         self._share = max(1, processes // 2)
+        self._starting: threading.Thread | None = None
         self._owners: weakref.WeakValueDictionary[str, asyncio.Semaphore] = (
             weakref.WeakValueDictionary()
         )
@@ -65,9 +67,14 @@ class WorkerPool:
                 raise
 
     def start(self) -> None:
-        """Start the workers now (before serving), not on the first request's loop turn."""
-        self._pool.schedule(os.getpid)
+        """Start the workers now, not on the first task, in a thread: starting the fork
+        server and its preload takes seconds of CPU, which the server need not wait for
+        before serving (a task scheduled meanwhile waits for its worker)."""
+        self._starting = threading.Thread(target=self._pool.schedule, args=(os.getpid,))
+        self._starting.start()
 
     async def close(self) -> None:
+        if self._starting is not None:
+            await asyncio.to_thread(self._starting.join)
         self._pool.stop()
         await asyncio.to_thread(self._pool.join)

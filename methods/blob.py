@@ -19,7 +19,9 @@ from jmap.store.base import BlobStore, DataStore
 
 async def copy(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
     from_id = args.get("fromAccountId")
-    from_account = inv.accounts.get(from_id) if isinstance(from_id, str) else None
+    if not isinstance(from_id, str):  # RFC 8620 §3.6.2: a missing argument is invalid
+        raise MethodError("invalidArguments", "fromAccountId must be given, as a string.")
+    from_account = inv.accounts.get(from_id)
     if from_account is None:
         raise MethodError("fromAccountNotFound")
     account = inv.account(args.get("accountId"), write=True)

@@ -155,7 +155,7 @@ class EmailType(DataType):
 
     async def method_query(self, inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
         account = inv.account(args.get("accountId"))
-        check_filter_size(args.get("filter"))
+        check_filter_size(args.get("filter"), inv.services.config.limits.max_header_conditions)
         self.schema.validate_arguments("query", args)
         query = self._email_query(args)
         mail = mail_index(inv.services.data)
@@ -184,7 +184,7 @@ class EmailType(DataType):
 
     async def method_queryChanges(self, inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
         account = inv.account(args.get("accountId"))
-        check_filter_size(args.get("filter"))
+        check_filter_size(args.get("filter"), inv.services.config.limits.max_header_conditions)
         self.schema.validate_arguments("queryChanges", args)
         query = self._email_query(args)
         since = decode_state(args["sinceQueryState"])

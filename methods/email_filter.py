@@ -30,15 +30,17 @@ def _unsupported(description: str) -> MethodError:
     return MethodError("unsupportedFilter", description)
 
 
-def check_filter_size(filter_: Any) -> None:
-    """Raise unsupportedFilter when a filter passes one of the limits above.
+def check_filter_size(filter_: Any, max_header_conditions: int) -> None:
+    """Raise unsupportedFilter when a filter passes one of the limits above, or has more
+    than ``max_header_conditions`` ``header`` conditions (each reads every header field of
+    its name in the account: ``Limits.max_header_conditions``).
 
     Parts that are not of the FilterOperator/FilterCondition shape are left to the schema.
     """
     if not isinstance(filter_, dict):
         return
     pending: list[tuple[dict[str, Any], int]] = [(filter_, 1)]
-    nodes, terms = 1, 0
+    nodes, terms, headers = 1, 0, 0
     while pending:
         node, depth = pending.pop()
         if depth > MAX_FILTER_DEPTH:
@@ -50,6 +52,10 @@ def check_filter_size(filter_: Any) -> None:
                 raise _unsupported(f"At most {MAX_FILTER_CONDITIONS} conditions in a filter.")
             pending.extend((c, depth + 1) for c in children if isinstance(c, dict))
             continue
+        if "header" in node:
+            headers += 1
+            if headers > max_header_conditions:
+                raise _unsupported(f"At most {max_header_conditions} header conditions.")
         for prop in TEXT_PROPERTIES:
             value = node.get(prop)
             if not isinstance(value, str):

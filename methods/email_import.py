@@ -6,8 +6,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from jmap.api import Invocation
-from jmap.errors import MethodError, SetError
+from jmap.errors import MethodError, RequestError, SetError
 from jmap.ids import encode_state, utc_date
 from jmap.part_blobs import read_blob, split_blob_id
 from jmap.store.base import Account, Document, Transaction
@@ -159,6 +161,9 @@ async def email_parse(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
     parsed: dict[str, Any] = {}
     not_found: list[str] = []
     not_parsable: list[str] = []
+    # the response is counted as it is built: past max_size_response it could never be sent,
+    # so the next blob is not read (not 500 parsed Emails of 1 MB held first, then refused)
+    room = services.config.limits.max_size_response
     for blob_id in blob_ids:
         octets = await read_blob(services.data, services.blobs, account.id, blob_id)
         if octets is None:
@@ -174,6 +179,9 @@ async def email_parse(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
             not_parsable.append(blob_id)
         else:
             parsed[blob_id] = email
+            room -= len(blob_id) + len(orjson.dumps(email))
+        if room < 0:
+            raise RequestError("limit", "The response would be too large.", limit="maxSizeResponse")
     return {
         "accountId": account.id,
         "parsed": parsed or None,

@@ -59,7 +59,8 @@ class EmailWriter:
         delivered: bool = False,
     ) -> Document:
         """Store a new Email from a ``parse_message`` model; ``delivered`` marks new mail."""
-        metadata = {k: v for k, v in model.items() if k not in ("search", "receivedAt")}
+        index_only = ("search", "headerIndex", "receivedAt")
+        metadata = {k: v for k, v in model.items() if k not in index_only}
         thread_id = await self._thread_for(model["threadKeys"])
         await self._snapshot(thread_id)
         (email_id,) = await self.tx.new_ids("M", 1)
@@ -71,7 +72,7 @@ class EmailWriter:
             "mailboxIds": mailbox_ids,
             "keywords": keywords,
             "receivedAt": received_at,
-            INDEX_ONLY: {"search": model["search"]},
+            INDEX_ONLY: {"search": model["search"], "headers": model["headerIndex"]},
         }
         await self.tx.create(EMAIL, doc)
         await self.tx.add_blob_refs([(blob_id, email_id)])

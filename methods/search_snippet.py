@@ -28,7 +28,7 @@ async def search_snippet_get(inv: Invocation, args: dict[str, Any]) -> dict[str,
     account = inv.account(args.get("accountId"))
     type_schema("SearchSnippet").validate_arguments("get", args)
     filter_ = args.get("filter")
-    check_filter_size(filter_)
+    check_filter_size(filter_, inv.services.config.limits.max_header_conditions)
     type_schema("Email").validate_arguments("query", {"accountId": account.id, "filter": filter_})
     email_ids = list(dict.fromkeys(args["emailIds"]))
     limit = inv.services.config.limits.max_objects_in_get

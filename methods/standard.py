@@ -568,9 +568,11 @@ async def standard_copy(
     """Foo/copy for any type: accounts, states, per-record atomicity, and the implicit
     Foo/set that destroys the originals when ``onSuccessDestroyOriginal`` is set."""
     from_id = args.get("fromAccountId")
+    if not isinstance(from_id, str):  # RFC 8620 §3.6.2: a missing argument is invalid
+        raise MethodError("invalidArguments", "fromAccountId must be given, as a string.")
     if from_id == args.get("accountId"):
         raise MethodError("invalidArguments", "fromAccountId and accountId must differ.")
-    from_account = inv.accounts.get(from_id) if isinstance(from_id, str) else None
+    from_account = inv.accounts.get(from_id)
     if from_account is None:
         raise MethodError("fromAccountNotFound")
     account = inv.account(args.get("accountId"), write=True)

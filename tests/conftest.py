@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +43,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def create_accounts(data_dir: Path, users: dict[str, str]) -> None:
+def _provision(data_dir: Path, users: dict[str, str]) -> None:
     async def run() -> None:
         data = open_data_store(data_dir / "fulmar.db", data_backend_url(data_dir))
         await data.open()
@@ -51,6 +54,27 @@ def create_accounts(data_dir: Path, users: dict[str, str]) -> None:
             await data.close()
 
     asyncio.run(run())
+
+
+#: provisioned data directories by user set: hashing the passwords (argon2) and creating
+#: the store took seconds per server start, so each set is made once and copied
+_TEMPLATES: dict[tuple[tuple[str, str], ...], Path] = {}
+
+
+def create_accounts(data_dir: Path, users: dict[str, str]) -> None:
+    """The users' accounts in ``data_dir``: a copy of a store provisioned once per session
+    with the same users when the folder has no store yet."""
+    if (data_dir / "fulmar.db").exists() or data_backend_url(data_dir) is not None:
+        _provision(data_dir, users)  # (a MongoDB database cannot be copied as a folder)
+        return
+    key = tuple(sorted(users.items()))
+    template = _TEMPLATES.get(key)
+    if template is None:
+        template = Path(tempfile.mkdtemp(prefix="fulmar-accounts-"))
+        atexit.register(shutil.rmtree, template, True)
+        _provision(template, users)
+        _TEMPLATES[key] = template
+    shutil.copytree(template, data_dir, dirs_exist_ok=True)
 
 
 @dataclass
@@ -142,6 +166,7 @@ class FulmarServer:
                     return
             except OSError:
                 time.sleep(0.05)
+        self.stop()  # not left running behind the failed test
         raise RuntimeError(f"server did not start:\n{self.log()}")
 
     def process_env(self) -> dict[str, str]:

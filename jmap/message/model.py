@@ -18,7 +18,7 @@ from .headers import (
 )
 from .htmltext import html_to_text
 from .mime import Entity, parse_entities
-from .search import search_fields
+from .search import header_index, search_fields
 from .thread_keys import base_subject, thread_message_ids
 from .values import part_text
 
@@ -191,9 +191,13 @@ def parse_message(raw: bytes) -> dict[str, Any]:
     if not isinstance(raw, bytes):
         raw = bytes(raw)
     try:
-        return _parse(raw)
+        model = _parse(raw)
     except Exception:  # includes RecursionError, MemoryError on hostile input
-        return _fallback_model(raw)
+        model = _fallback_model(raw)
+    # the ``header`` filter's rows, made here (in the worker pool), not by the index writer
+    # inside the write transaction
+    model["headerIndex"] = header_index(model.get("headers") or [])
+    return model
 
 
 def parts_by_id(model: dict[str, Any]) -> dict[str, Part]:

@@ -25,8 +25,15 @@ from jmap.message.search import header_index
 
 from . import fts
 from .base import INDEX_ONLY, Document
-from .fts_snippet import long_snippet
-from .mail import COUNTERS, MARK_START, EmailQuery, Snippet
+from .fts_snippet import (
+    PREVIEW_CHARS,
+    REQUEST_BUDGET_CHARS,
+    SUBJECT_CHARS,
+    Budget,
+    long_snippet,
+    window,
+)
+from .mail import COUNTERS, EmailQuery, Snippet
 from .sqlite import SqliteDataStore
 from .sqlite_mail_query import compile_query, epoch
 
@@ -234,9 +241,15 @@ class EmailIndexer:
 
 
 def _write_headers(conn: sqlite3.Connection, account_id: str, rowid: int, doc: Document) -> None:
+    """The header index rows, as the parser made them (in the worker pool: decoding 1,000
+    fields of encoded words took seconds of the single writer); made here only for a
+    document written without them."""
+    index = (doc.get(INDEX_ONLY) or {}).get("headers")
+    if index is None:
+        index = header_index(doc.get("headers") or [])
     conn.executemany(
         "INSERT INTO mail_header (email_rowid, account_id, name, value) VALUES (?, ?, ?, ?)",
-        [(rowid, account_id, n, v) for n, v in header_index(doc.get("headers") or [])],
+        [(rowid, account_id, n, v) for n, v in index],
     )
 
 
@@ -541,22 +554,28 @@ class SqliteMailIndex:
         subject_terms = fts.column_terms_expression(filter_, "subject")
         body_terms = fts.column_terms_expression(filter_, "body")
 
-        def marked(snippet: str | None, whole: str | None, terms: str | None, *args: Any):
-            if whole is not None and terms is not None:
-                snippet = long_snippet(whole, terms, *args)
-            return snippet if snippet and MARK_START in snippet else None
+        budget = Budget(REQUEST_BUDGET_CHARS)
+
+        def marked(short: str | None, whole: str | None, terms: str | None, *args: Any):
+            if whole is not None:
+                return long_snippet(whole, terms, *args, budget) if terms is not None else None
+            if short is None or not budget.spend(len(short)):
+                return None
+            return window(short, *args)
 
         def run(conn: sqlite3.Connection) -> dict[str, Snippet]:
-            # one row at a time: a long text is only held while its snippet is made
-            return {
-                email_id: Snippet(
-                    marked(subject, whole_subject, subject_terms, "", 64),
-                    marked(body, whole_body, body_terms, "…", 24),
+            # one row at a time: a long text is only held while its snippet is made, and
+            # once the budget is spent no further row is highlighted (its snippet is null)
+            found = {}
+            rows = conn.execute(sql, (expression, account_id, *email_ids))
+            for email_id, subject, whole_subject, body, whole_body in rows:
+                found[email_id] = Snippet(
+                    marked(subject, whole_subject, subject_terms, "", SUBJECT_CHARS),
+                    marked(body, whole_body, body_terms, "…", PREVIEW_CHARS),
                 )
-                for email_id, subject, whole_subject, body, whole_body in conn.execute(
-                    sql, (expression, account_id, *email_ids)
-                )
-            }
+                if budget.chars <= 0:
+                    break
+            return found
 
         return await self._store.read(run)
 

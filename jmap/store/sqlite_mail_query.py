@@ -108,13 +108,72 @@ def _condition(account_id: str, condition: dict[str, Any], params: Params) -> st
     return "(" + " AND ".join(clauses) + ")" if clauses else "1"
 
 
+def _header_union(account_id: str, name: str, texts: list[str | None], params: Params) -> str:
+    """One scan of the header index for an OR of ``header`` conditions on one field name
+    (each text: a substring, or None for the field's presence)."""
+    params.extend((account_id, name))
+    if None in texts:
+        return _HEADER + ")"
+    params.extend(fold(t) for t in texts if t is not None)
+    return _HEADER + " AND (" + " OR ".join(["instr(h.value, ?) > 0"] * len(texts)) + "))"
+
+
+_ANY_KEYWORD = (
+    "EXISTS (SELECT 1 FROM mail_keyword k WHERE k.email_rowid = e.rowid "
+    "AND k.keyword IN (SELECT value FROM json_each(?)))"
+)
+
+
+def _unique(children: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The children without repeats (the same condition twice changes no operator's result)."""
+    return list({json.dumps(c, sort_keys=True): c for c in children}.values())
+
+
+def _keyword_set(children: list[dict[str, Any]], prop: str) -> tuple[list[str], list[Any]]:
+    """The keywords of the children that are a lone ``prop`` condition, and the others."""
+    keywords = [c[prop].lower() for c in children if set(c) == {prop}]
+    return keywords, [c for c in children if set(c) != {prop}]
+
+
+def _or_parts(account_id: str, children: list[dict[str, Any]], params: Params) -> list[str]:
+    """SQL for each child of an OR (or NOT), merged where one lookup answers several: the
+    lone ``header`` conditions on one field name in one scan (255 on Subject were 255 scans
+    of every Subject) and the lone ``hasKeyword`` ones in one lookup (255 were 255 lookups
+    per Email: 18 s on 10,000 messages)."""
+    keywords, children = _keyword_set(_unique(children), "hasKeyword")
+    by_name: dict[str, list[str | None]] = {}
+    others = []
+    for child in children:
+        if set(child) == {"header"}:
+            name, *text = child["header"]
+            by_name.setdefault(name.lower(), []).append(text[0] if text else None)
+        else:
+            others.append(child)
+    parts = [_header_union(account_id, n, texts, params) for n, texts in by_name.items()]
+    if keywords:
+        parts.append(_ANY_KEYWORD)
+        params.append(json.dumps(keywords))
+    return parts + [_filter(account_id, child, params) for child in others]
+
+
+def _and_parts(account_id: str, children: list[dict[str, Any]], params: Params) -> list[str]:
+    """SQL for each child of an AND, the lone ``notKeyword`` conditions in one lookup."""
+    keywords, children = _keyword_set(_unique(children), "notKeyword")
+    parts = []
+    if keywords:
+        parts.append(f"NOT {_ANY_KEYWORD}")
+        params.append(json.dumps(keywords))
+    return parts + [_filter(account_id, child, params) for child in children]
+
+
 def _filter(account_id: str, node: dict[str, Any], params: Params) -> str:
     operator = node.get("operator")
     if operator is None:
         return _condition(account_id, node, params)
-    parts = [_filter(account_id, child, params) for child in node["conditions"]]
     if operator == "AND":
+        parts = _and_parts(account_id, node["conditions"], params)
         return "(" + " AND ".join(parts) + ")" if parts else "1"
+    parts = _or_parts(account_id, node["conditions"], params)
     if operator == "OR":
         return "(" + " OR ".join(parts) + ")" if parts else "0"
     return "NOT (" + " OR ".join(parts) + ")" if parts else "1"

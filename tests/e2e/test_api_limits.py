@@ -198,3 +198,39 @@ def test_amplifying_references_over_websocket_are_answered(server):
             assert error["@type"] == "RequestError" and error["type"] == ERR + "limit"
 
     asyncio.run(run())
+
+
+def _message_of_messages(count: int, body: str) -> bytes:
+    """A multipart/mixed message with ``count`` attached messages (each its own part blob)."""
+    parts = [
+        "--b\r\nContent-Type: message/rfc822\r\n\r\n" + message(f"inner {n}", body).decode()
+        for n in range(count)
+    ]
+    head = (
+        "From: ann@example.com\r\nTo: bob@example.com\r\nSubject: outer\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    )
+    return (head + "\r\n".join(parts) + "\r\n--b--\r\n").encode()
+
+
+def test_parse_of_many_part_blobs_stops_at_the_limit(small):
+    """Issue 8.4: Email/parse of many part blob ids of one upload (95 of 1 MB gave 95 MB).
+    The response is counted as each blob is parsed and refused with a ``limit`` error
+    (RFC 8620 §3.6.1) once past max_size_response (50 KB here), and nobody else waits."""
+    alice, bob = small.client("alice@example.com"), small.client("bob@example.com")
+    blob = upload(alice, _message_of_messages(60, "attached text, " * 400))  # 60 x 6 KB
+    whole = {"accountId": alice.account_id, "blobIds": [blob], "properties": ["attachments"]}
+    response = alice.request([["Email/parse", whole, "p"]], using=[CORE, MAIL])
+    attachments = response.json()["methodResponses"][0][1]["parsed"][blob]["attachments"]
+    part_ids = [a["blobId"] for a in attachments]
+    assert len(part_ids) == 60
+    args = {"accountId": alice.account_id, "blobIds": part_ids, "fetchAllBodyValues": True}
+    response = alice.request([["Email/parse", args, "p"]], using=[CORE, MAIL])
+    assert problem(response, "limit")["limit"] == "maxSizeResponse"
+    assert len(response.content) < 1000
+    assert alice.http.get("/healthz").status_code == 200
+    assert bob.request([["Core/echo", {"hi": 1}, "e"]], using=[CORE]).status_code == 200
+    few = {**args, "blobIds": part_ids[:3]}
+    parsed = alice.request([["Email/parse", few, "p"]], using=[CORE, MAIL]).json()
+    subjects = [e["subject"] for e in parsed["methodResponses"][0][1]["parsed"].values()]
+    assert subjects == ["inner 0", "inner 1", "inner 2"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import assert_counters_exact, import_raw, mailboxes, message, upload
 
 INNER = message("Inner message", "The forwarded text", message_id="inner@x")
@@ -138,3 +140,16 @@ def test_copy_with_destroy_original(tmp_path):
     finally:
         server.stop()
     assert "Traceback" not in server.log()
+
+
+@pytest.mark.parametrize("from_id", [None, 7, ["x"], {"id": "x"}])
+def test_copy_needs_a_from_account_id_string(alice, bob, from_id):
+    """RFC 8620 §3.6.2: a missing or mistyped argument is invalidArguments;
+    fromAccountNotFound (§5.4) is for a well-formed id of no account the user can access."""
+    for method, extra in [("Email/copy", {"create": {}}), ("Blob/copy", {"blobIds": []})]:
+        args = {"accountId": alice.account_id, **extra}
+        if from_id is not None:
+            args["fromAccountId"] = from_id
+        assert alice.fail(method, args)["type"] == "invalidArguments", (method, from_id)
+        args["fromAccountId"] = "no-such-account"
+        assert alice.fail(method, args)["type"] == "fromAccountNotFound", method

@@ -117,8 +117,10 @@ def test_create_checks(push_server, receiver):
     client = push_server.node.client(CAROL)
     bad = {
         "ftp": {"deviceClientId": "d", "url": "ftp://127.0.0.1/x"},
-        "private": {"deviceClientId": "d", "url": "https://10.1.2.3/push"},
-        "metadata": {"deviceClientId": "d", "url": "https://169.254.169.254/latest"},
+        # internal addresses are refused by the classifier (tests/push/test_push_units.py):
+        # requests to the server name only 127.0.0.1
+        "credentials": {"deviceClientId": "d", "url": "http://user:pw@127.0.0.1:9/push"},
+        "nohost": {"deviceClientId": "d", "url": "https:///push"},
         "keys": {"deviceClientId": "d", "url": receiver.url("/k"), "keys": {"p256dh": "AAAA",
                  "auth": "AAAA"}},
         "code": {"deviceClientId": "d", "url": receiver.url("/c"), "verificationCode": "x"},
@@ -129,7 +131,8 @@ def test_create_checks(push_server, receiver):
     assert set(result["notCreated"]) == set(bad)
     for error in result["notCreated"].values():
         assert error["type"] == "invalidProperties"
-    assert result["notCreated"]["private"]["properties"] == ["url"]
+    assert result["notCreated"]["credentials"]["properties"] == ["url"]
+    assert result["notCreated"]["nohost"]["properties"] == ["url"]
     assert result["notCreated"]["keys"]["properties"] == ["keys"]
 
 

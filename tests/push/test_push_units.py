@@ -68,6 +68,16 @@ def test_push_url_rule(url, allow_local, ok):
     assert (reason is None) == ok, reason
 
 
+@pytest.mark.parametrize("url", ["https://10.1.2.3/push", "https://169.254.169.254/latest"])
+def test_internal_addresses_are_refused_even_where_loopback_is_allowed(url):
+    """The test servers allow loopback receivers (push_allow_local_http); a private or a
+    cloud-metadata address is still refused (RFC 8620 §7.2), checked here rather than by
+    sending such a URL to a server."""
+    for allow_local in (False, True):
+        reason = asyncio.run(check_push_url(url, allow_local))
+        assert reason == "The url must not point to an internal address.", reason
+
+
 def test_rfc8291_round_trip():
     keys = PushKeys()
     assert check_keys(keys.as_jmap())
