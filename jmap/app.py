@@ -31,11 +31,12 @@ from .limits import InFlight
 from .observability import VERSION, AccessLogMiddleware, Metrics
 from .part_blobs import open_blob, visible
 from .schema import schema_document, schema_names
+from .search_feed import SearchFeeder
 from .services import Services
 from .serving import ShutdownMiddleware
 from .session import build_session
 from .store.base import Account, BlobTooLarge
-from .store.factory import open_data_store
+from .store.factory import open_data_store, open_search_index
 from .store.files import FileBlobStore
 from .workers import WorkerPool
 
@@ -85,7 +86,8 @@ class Server:
 
     # -- life cycle --
     async def start(self) -> None:
-        data = open_data_store(self.config.database_path)
+        search = open_search_index(self.config)
+        data = open_data_store(self.config.database_path, search)
         await data.open()
         blobs = FileBlobStore(self.config.blob_dir)
         workers = WorkerPool(self.config.worker_processes, self.config.cpu_budget_seconds)
@@ -94,6 +96,9 @@ class Server:
         self.auth = Authenticator(data, self.throttle)
         await self.push.start()
         self._tasks.append(asyncio.create_task(housekeeping(self.services)))
+        if search is not None:
+            feeder = SearchFeeder(data, blobs, search, workers)
+            self._tasks.append(asyncio.create_task(feeder.run()))
         address = self.config.metrics_address
         if address:
             host, port = address

@@ -23,7 +23,7 @@ from .config import Config, ConfigError, check_file, load_config
 from .datadir import DATABASE, holds_data
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
 from .store.base import ConflictError, DataStore, NotFoundError, StoreError, TokenInfo
-from .store.factory import open_data_store
+from .store.factory import open_data_store, open_search_index
 from .store.files import FileBlobStore
 
 T = TypeVar("T")
@@ -78,7 +78,7 @@ def _with_store(
         _check_data_dir(config)
 
     async def run() -> T:
-        data = open_data_store(config.database_path)
+        data = open_data_store(config.database_path, open_search_index(config))
         await data.open()
         try:
             return await work(data)
@@ -489,3 +489,6 @@ def import_mail(address: str, paths: tuple[Path, ...], mailbox: str | None, conf
         f"imported {report.imported}, already there {report.skipped}, "
         f"unreadable {len(report.failed)}, too large {len(report.too_large)}"
     )
+
+
+from . import reindex_cli  # noqa: E402, F401 (registers `fulmar reindex`)

@@ -118,6 +118,12 @@ class Config:
     push_vapid_subject: str = "mailto:postmaster@localhost"
     #: allow PushSubscription urls on loopback addresses, over http too (tests only!)
     push_allow_local_http: bool = False
+    # -- search (see docs/architecture.md, "Search role") --
+    #: Meilisearch's URL (http(s)://host:port); unset: search follows the data role
+    #: (SQLite: FTS5 in the same database)
+    meilisearch_url: str | None = None
+    #: the API key sent to Meilisearch (a key allowed search, documents, settings and tasks)
+    meilisearch_key: str | None = None
 
     @property
     def host(self) -> str:
@@ -162,6 +168,8 @@ _ENV = {
     "FULMAR_LOG_LEVEL": "log_level",
     "FULMAR_REDIS_URL": "redis_url",
     "FULMAR_METRICS_TOKEN": "metrics_token",
+    "FULMAR_MEILISEARCH_URL": "meilisearch_url",
+    "FULMAR_MEILISEARCH_KEY": "meilisearch_key",
 }
 
 
@@ -178,6 +186,8 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"{name} must be HOST:PORT, not {value!r}")
     if name == "trusted_proxies":
         return _proxy_networks(value)
+    if name == "meilisearch_url" and not str(value).startswith(("http://", "https://")):
+        raise ConfigError(f"meilisearch_url must start with http:// or https://, not {value!r}")
     if name == "log_level" and str(value).lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
     return value
@@ -275,6 +285,7 @@ _CHECKED_VALUES = ("listen", "log_level")
 _URL_SCHEMES = {
     "base_url": ("http://", "https://"),
     "redis_url": ("redis://", "rediss://", "unix://"),
+    "meilisearch_url": ("http://", "https://"),
 }
 
 

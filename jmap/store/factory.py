@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import Config
+from .search import SearchIndex
 from .sqlite_mail import SqliteMailStore
 
 
-def open_data_store(path: Path) -> SqliteMailStore:
-    """The embedded data role (SQLite) with its mail and search indexes; call ``open()``."""
-    return SqliteMailStore(path)
+def open_search_index(config: Config) -> SearchIndex | None:
+    """The search engine the settings name; None: search follows the data role (FTS5)."""
+    if not config.meilisearch_url:
+        return None
+    from .meili import MeiliSearchIndex  # the client is loaded only where it is used
+
+    return MeiliSearchIndex(config.meilisearch_url, config.meilisearch_key)
+
+
+def open_data_store(path: Path, search: SearchIndex | None = None) -> SqliteMailStore:
+    """The embedded data role (SQLite) with its mail index; search by FTS5 in the same
+    database, or by ``search``, fed through the job queue. Call ``open()``."""
+    return SqliteMailStore(path, search=search)

@@ -1,5 +1,9 @@
 """Email/query filter trees and comparators compiled to one SQL statement over the mail
-side tables (``sqlite_mail``) and the full-text table (``fts``)."""
+side tables (``sqlite_mail``) and the full-text table (``fts``).
+
+With a search engine in place of FTS5, its answers come in as ``hits``: the ids matching
+each text leaf (``search.TextLeaf``), looked up before compiling; the statement then tests
+membership in those sets instead of running MATCH, and everything else is unchanged."""
 
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ from jmap.message.search import fold
 
 from . import fts
 from .mail import EmailQuery
+from .search import TextLeaf
 
 Params = list[Any]
+#: the ids a search engine found for each text leaf (None: the text has nothing to search)
+Hits = dict[TextLeaf, set[str] | None]
 
 
 def epoch(date: str | None) -> float | None:
@@ -52,7 +59,9 @@ _HEADER = (
 )
 
 
-def _condition(account_id: str, condition: dict[str, Any], params: Params) -> str:
+def _condition(
+    account_id: str, condition: dict[str, Any], params: Params, hits: Hits | None
+) -> str:
     """SQL for one FilterCondition: all its properties must hold (empty: true)."""
     clauses: list[str] = []
     for prop, value in condition.items():
@@ -90,6 +99,12 @@ def _condition(account_id: str, condition: dict[str, Any], params: Params) -> st
         elif prop == "allInThreadHaveKeyword":
             clauses.append(_ALL_IN_THREAD)
             params.append(value.lower())
+        elif prop in fts.FIELD_COLUMNS and hits is not None:
+            ids = hits[TextLeaf(prop, value)]
+            if ids is not None:
+                # one JSON parameter, however many ids (as for inMailboxOtherThan)
+                clauses.append("e.id IN (SELECT value FROM json_each(?))")
+                params.append(json.dumps(sorted(ids)))
         elif prop in fts.FIELD_COLUMNS:
             expression = fts.match_expression(prop, value)
             if expression is not None:
@@ -108,11 +123,11 @@ def _condition(account_id: str, condition: dict[str, Any], params: Params) -> st
     return "(" + " AND ".join(clauses) + ")" if clauses else "1"
 
 
-def _filter(account_id: str, node: dict[str, Any], params: Params) -> str:
+def _filter(account_id: str, node: dict[str, Any], params: Params, hits: Hits | None) -> str:
     operator = node.get("operator")
     if operator is None:
-        return _condition(account_id, node, params)
-    parts = [_filter(account_id, child, params) for child in node["conditions"]]
+        return _condition(account_id, node, params, hits)
+    parts = [_filter(account_id, child, params, hits) for child in node["conditions"]]
     if operator == "AND":
         return "(" + " AND ".join(parts) + ")" if parts else "1"
     if operator == "OR":
@@ -139,13 +154,16 @@ def _order_by(terms: list[tuple[str, bool]]) -> str:
     return ", ".join(f"{sql} {'ASC' if asc else 'DESC'}" for sql, asc in terms)
 
 
-def compile_query(account_id: str, query: EmailQuery, ordered: bool = True) -> tuple[str, Params]:
+def compile_query(
+    account_id: str, query: EmailQuery, ordered: bool = True, hits: Hits | None = None
+) -> tuple[str, Params]:
     """``SELECT id`` of the Emails matching the query, in query order unless ``ordered`` is
-    false (collapsing threads still keeps the first Email of each thread in sort order)."""
+    false (collapsing threads still keeps the first Email of each thread in sort order).
+    Text leaves are FTS5 MATCHes, or, given ``hits``, tests against those id sets."""
     params: Params = []
     order_params: Params = []
     terms = _order(query.sort, order_params)
-    where = _filter(account_id, query.filter, params) if query.filter else "1"
+    where = _filter(account_id, query.filter, params, hits) if query.filter else "1"
     base = f"FROM mail_email e WHERE e.account_id = ? AND {where}"
     params = [account_id, *params]
     if not query.collapse_threads:
