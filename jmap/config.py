@@ -124,6 +124,9 @@ class Config:
     meilisearch_url: str | None = None
     #: the API key sent to Meilisearch (a key allowed search, documents, settings and tasks)
     meilisearch_key: str | None = None
+    #: the most Emails one text condition may match with a search engine; a search matching
+    #: more answers unsupportedFilter (the embedded FTS5 has no such bound)
+    meilisearch_max_hits: int = 10_000
 
     @property
     def host(self) -> str:

@@ -9,10 +9,15 @@ passed, so a hostile filter costs no more than the limit to look at.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from jmap.errors import MethodError
 from jmap.message.search import split_terms
+from jmap.store.search import SearchTooBroad
+
+T = TypeVar("T")
 
 #: nesting levels of FilterOperators (a lone FilterCondition is level 1)
 MAX_FILTER_DEPTH = 10
@@ -59,3 +64,20 @@ def check_filter_size(filter_: Any) -> None:
             terms += len(split_terms(value))
             if terms > MAX_SEARCH_TERMS:
                 raise _unsupported(f"At most {MAX_SEARCH_TERMS} search words in a filter.")
+
+
+def search_bounds(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """A method whose text condition matches more Emails than the search engine hands back
+    answers unsupportedFilter (RFC 8620 §5.5: a filter the server cannot process; the
+    client can narrow it), not a storage failure."""
+
+    @functools.wraps(method)
+    async def bounded(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except SearchTooBroad as exc:
+            raise _unsupported(
+                f"The search {exc.text!r} matches more than {exc.limit} Emails; add words."
+            ) from None
+
+    return bounded

@@ -15,7 +15,9 @@ def open_search_index(config: Config) -> SearchIndex | None:
         return None
     from .meili import MeiliSearchIndex  # the client is loaded only where it is used
 
-    return MeiliSearchIndex(config.meilisearch_url, config.meilisearch_key)
+    return MeiliSearchIndex(
+        config.meilisearch_url, config.meilisearch_key, max_hits=max(1, config.meilisearch_max_hits)
+    )
 
 
 def open_data_store(path: Path, search: SearchIndex | None = None) -> SqliteMailStore:

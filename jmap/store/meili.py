@@ -129,6 +129,8 @@ class MeiliSearchIndex:
                 await self._setup()
             return await work()
         except (MeilisearchError, httpx2.HTTPError, OSError) as exc:
+            # the settings are applied again next time: the index may have been lost
+            self._ready = False
             raise SearchUnavailable(f"Meilisearch: {exc}") from exc
 
     async def _setup(self) -> None:
