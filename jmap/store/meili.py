@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -116,6 +117,7 @@ class MeiliSearchIndex:
         timeout: int = 30,
     ) -> None:
         self.max_hits = max_hits
+        logging.getLogger("httpx2").setLevel(logging.WARNING)  # not a line per request
         self._client = AsyncClient(url, key or None, timeout=timeout)
         self._index = self._client.index(index_uid)
         self._uid = index_uid
