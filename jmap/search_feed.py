@@ -61,7 +61,7 @@ class SearchFeeder:
         clock: Callable[[], float] = time.time,
         batch: int = 64,
         lease_seconds: float = 300.0,
-        poll_seconds: float = 0.1,
+        poll_seconds: float = 0.05,
         backoff_base: float = 1.0,
         backoff_max: float = 300.0,
     ) -> None:

@@ -61,6 +61,8 @@ IDS_PER_FILTER = 1000
 SNIPPET_BATCH = 20
 #: how long to wait for Meilisearch to apply a write before calling it failed
 TASK_TIMEOUT_MS = 60_000
+#: how often to ask whether it has (a write is searchable once it has)
+TASK_POLL_MS = 10
 
 
 def _escape_part(value: str) -> str:
@@ -152,7 +154,9 @@ class MeiliSearchIndex:
             self._ready = True
 
     async def _wait(self, task_uid: int) -> None:
-        result = await self._client.wait_for_task(task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
+        result = await self._client.wait_for_task(
+            task_uid, timeout_in_ms=TASK_TIMEOUT_MS, interval_in_ms=TASK_POLL_MS
+        )
         if result.status != "succeeded":
             raise SearchUnavailable(f"Meilisearch task {task_uid} {result.status}: {result.error}")
 
