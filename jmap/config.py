@@ -189,7 +189,7 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"{name} must be HOST:PORT, not {value!r}")
     if name == "trusted_proxies":
         return _proxy_networks(value)
-    if name == "meilisearch_url" and not str(value).startswith(("http://", "https://")):
+    if name == "meilisearch_url" and value and not str(value).startswith(("http://", "https://")):
         raise ConfigError(f"meilisearch_url must start with http:// or https://, not {value!r}")
     if name == "log_level" and str(value).lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")

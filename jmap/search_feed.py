@@ -80,8 +80,8 @@ class SearchFeeder:
         while True:
             try:
                 handled = await self.run_once()
-            except StoreError:
-                log.exception("search feeder: the data role failed; trying again")
+            except Exception:  # the claimed jobs' leases lapse, and they run again
+                log.exception("search feeder: a batch failed; trying again")
                 handled = 0
             if not handled:
                 await asyncio.sleep(self._poll)

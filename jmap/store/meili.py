@@ -15,7 +15,8 @@ among the Emails the narrower words found. Snippets are made from the stored par
 the same FTS5 code as the embedded index (``fts_snippet.local_snippets``), off the loop.
 
 Differences that remain: Meilisearch's tokenizer segments some scripts (CJK) differently
-from FTS5's ``unicode61``; it considers at most ten words of one phrase.
+from FTS5's ``unicode61``; it considers at most ten words of one phrase, and indexes the
+first 65 535 word positions of a field (FTS5: the whole body, up to a million characters).
 """
 
 from __future__ import annotations
