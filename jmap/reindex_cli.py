@@ -1,7 +1,7 @@
 """``fulmar reindex [ADDRESS]``: rebuild the search engine's index online.
 
 Every Email of the account (of every account without ADDRESS) is queued on the ``search``
-job queue, a few hundred per job; the search feeder of a running server indexes them
+job queue, 64 per job; the search feeder of a running server indexes them
 again from their messages while the server keeps answering, searches included.
 """
 
@@ -18,7 +18,7 @@ from .store.mail import EmailQuery, mail_index
 from .store.search import SEARCH_QUEUE, feed_payload
 
 #: Emails named by one reindexing job
-EMAILS_PER_JOB = 256
+EMAILS_PER_JOB = 64
 
 
 async def queue_reindex(data: DataStore, address: str | None) -> tuple[int, int]:

@@ -38,6 +38,8 @@ log = logging.getLogger("fulmar.search")
 
 #: the worker pool's share for parsing messages whose text a job does not carry
 FEEDER_OWNER = "_search_feeder"
+#: Emails sent to the engine in one write at most
+SEND_EMAILS = 64
 
 
 def message_parts(octets: bytes) -> dict[str, str] | None:
@@ -107,7 +109,8 @@ class SearchFeeder:
         return len(jobs)
 
     async def _apply(self, jobs: list[Job]) -> None:
-        """Send the batch to the engine: one deletion, one addition, then dropped accounts."""
+        """Send the batch to the engine, ``SEND_EMAILS`` Emails per write at most (a
+        reindexing job names many, each with up to a megabyte of text), then the drops."""
         wanted: dict[str, dict[str, dict[str, str] | None]] = {}
         dropped: list[str] = []
         for job in jobs:
@@ -119,26 +122,33 @@ class SearchFeeder:
             parts = job.payload.get("parts") or {}
             for email_id in job.payload["emails"]:
                 emails[email_id] = parts.get(email_id) or emails.get(email_id)
-        documents: list[SearchDocument] = []
-        gone: list[tuple[str, str]] = []
         for account, emails in wanted.items():
             if account in dropped:
                 continue
-            _, docs = await self._data.get(account, "Email", sorted(emails))
-            present = {d["id"]: d for d in docs}
-            gone += [(account, e) for e in emails if e not in present]
-            for email_id, doc in present.items():
-                parts = emails[email_id]
-                if parts is None:
-                    parts = await self._parts_of(doc)
-                if parts is None:
-                    gone.append((account, email_id))
-                else:
-                    documents.append(SearchDocument(account, email_id, parts))
-        await self._search.delete(gone)
-        await self._search.put(documents)
+            ids = sorted(emails)
+            for start in range(0, len(ids), SEND_EMAILS):
+                chunk = {e: emails[e] for e in ids[start : start + SEND_EMAILS]}
+                await self._send(account, chunk)
         for account in dict.fromkeys(dropped):
             await self._search.drop_account(account)
+
+    async def _send(self, account: str, emails: dict[str, dict[str, str] | None]) -> None:
+        """Index the Emails that exist (their text from the job or their message), and
+        forget the others."""
+        _, docs = await self._data.get(account, "Email", list(emails))
+        present = {d["id"]: d for d in docs}
+        gone = [(account, e) for e in emails if e not in present]
+        documents = []
+        for email_id, doc in present.items():
+            parts = emails[email_id]
+            if parts is None:
+                parts = await self._parts_of(doc)
+            if parts is None:
+                gone.append((account, email_id))
+            else:
+                documents.append(SearchDocument(account, email_id, parts))
+        await self._search.delete(gone)
+        await self._search.put(documents)
 
     async def _parts_of(self, doc: dict[str, Any]) -> dict[str, str] | None:
         octets = await self._blobs.get(doc["blobId"])

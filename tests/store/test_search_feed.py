@@ -218,3 +218,31 @@ def test_standin_a_leaf_past_max_hits_is_too_broad_not_cut(tmp_path, standin):
         assert set(await w.ids(ALICE, {"text": "common w0"})) == set(ids[0::2])
 
     run(tmp_path, standin, work, max_hits=2)
+
+
+def test_standin_reindex_in_many_jobs_and_writes(tmp_path, standin, monkeypatch):
+    from jmap import reindex_cli, search_feed
+
+    monkeypatch.setattr(reindex_cli, "EMAILS_PER_JOB", 3)
+    monkeypatch.setattr(search_feed, "SEND_EMAILS", 2)
+
+    async def work(w: World) -> None:
+        ids = await w.deliver(ALICE, *[(f"s{n}", f"many{n} chunked") for n in range(5)])
+        assert await w.feeder.run_once() == 5
+        with w.standin.state.lock:
+            w.standin.state.indexes[w.uid].documents.clear()
+        assert await queue_reindex(w.data, ALICE) == (1, 5)
+        assert await w.pending() == 2
+
+        def additions() -> int:
+            with w.standin.state.lock:
+                tasks = w.standin.state.tasks.values()
+                return sum(t["type"] == "documentAdditionOrUpdate" for t in tasks)
+
+        before = additions()
+        assert await w.feeder.run_once() == 2
+        assert additions() - before == 3  # 5 Emails, at most 2 a write
+        assert set(await w.ids(ALICE, {"text": "chunked"})) == set(ids)
+        assert len(w.documents()) == 5
+
+    run(tmp_path, standin, work)
