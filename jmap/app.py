@@ -32,12 +32,13 @@ from .limits import InFlight
 from .observability import VERSION, AccessLogMiddleware, Metrics
 from .part_blobs import open_blob, visible
 from .schema import schema_document, schema_names
+from .search_feed import SearchFeeder
 from .services import Services
 from .serving import ShutdownMiddleware
 from .session import build_session
 from .store.base import Account, BlobTooLarge, StoreError
 from .store.blob_factory import open_blob_store
-from .store.factory import open_data_store
+from .store.factory import open_data_store, open_search_index
 from .workers import WorkerPool
 
 log = logging.getLogger("fulmar.app")
@@ -87,7 +88,8 @@ class Server:
 
     # -- life cycle --
     async def start(self) -> None:
-        data = open_data_store(self.config.database_path, self.config.mongodb_url)
+        search = open_search_index(self.config)
+        data = open_data_store(self.config.database_path, self.config.mongodb_url, search)
         await data.open()
         blobs = await open_blob_store(self.config)
         workers = WorkerPool(self.config.worker_processes, self.config.cpu_budget_seconds)
@@ -98,6 +100,9 @@ class Server:
         self.smtp = SmtpGateway(self.services)
         await self.smtp.start()
         self._tasks.append(asyncio.create_task(housekeeping(self.services)))
+        if search is not None:
+            feeder = SearchFeeder(data, blobs, search, workers)
+            self._tasks.append(asyncio.create_task(feeder.run()))
         address = self.config.metrics_address
         if address:
             host, port = address

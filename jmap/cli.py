@@ -25,7 +25,7 @@ from .datadir import DATABASE, holds_data
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
 from .store.base import ConflictError, DataStore, NotFoundError, StoreError, TokenInfo
 from .store.blob_factory import blob_store
-from .store.factory import open_data_store
+from .store.factory import open_data_store, open_search_index
 
 T = TypeVar("T")
 
@@ -81,7 +81,7 @@ def _with_store(
         _check_data_dir(config)
 
     async def run() -> T:
-        data = open_data_store(config.database_path, config.mongodb_url)
+        data = open_data_store(config.database_path, config.mongodb_url, open_search_index(config))
         await data.open()
         try:
             return await work(data)
@@ -537,5 +537,7 @@ def import_mail(address: str, paths: tuple[Path, ...], mailbox: str | None, conf
     )
 
 
-# command groups of their own modules: fulmar dns, dkim, domain, alias
+# command groups of their own modules: fulmar dns, dkim, domain, alias, reindex
 from smtp_gateway import cli_dns, cli_domains  # noqa: E402, F401
+
+from . import reindex_cli  # noqa: E402, F401

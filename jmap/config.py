@@ -196,6 +196,15 @@ class Config:
     smtp_lease_seconds: float = 600.0
     #: how often an idle outbound worker looks for due jobs
     smtp_queue_poll_seconds: float = 1.0
+    # -- search (see docs/architecture.md, "Search role") --
+    #: Meilisearch's URL (http(s)://host:port); unset: search follows the data role
+    #: (SQLite: FTS5 in the same database)
+    meilisearch_url: str | None = None
+    #: the API key sent to Meilisearch (a key allowed search, documents, settings and tasks)
+    meilisearch_key: str | None = None
+    #: the most Emails one text condition may match with a search engine; a search matching
+    #: more answers unsupportedFilter (the embedded FTS5 has no such bound)
+    meilisearch_max_hits: int = 10_000
 
     @property
     def host(self) -> str:
@@ -248,6 +257,8 @@ _ENV = {
     "FULMAR_SMTP_ROUTES": "smtp_routes",
     "FULMAR_SMTP_RELAY": "smtp_relay",
     "FULMAR_S3_URL": "s3_url",
+    "FULMAR_MEILISEARCH_URL": "meilisearch_url",
+    "FULMAR_MEILISEARCH_KEY": "meilisearch_key",
 }
 
 
@@ -283,6 +294,8 @@ def _coerce(name: str, value: Any) -> Any:
             parse_s3_url(value)
         except ValueError as exc:
             raise ConfigError(f"s3_url {exc}") from None
+    if name == "meilisearch_url" and value and not str(value).startswith(("http://", "https://")):
+        raise ConfigError(f"meilisearch_url must start with http:// or https://, not {value!r}")
     if name == "log_level" and str(value).lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
     return value
@@ -442,6 +455,7 @@ _URL_SCHEMES = {
     "rspamd_url": ("http://", "https://"),
     "smtp_relay": ("smtp://", "smtps://"),
     "mongodb_url": ("mongodb://", "mongodb+srv://"),
+    "meilisearch_url": ("http://", "https://"),
 }
 
 

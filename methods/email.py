@@ -20,7 +20,7 @@ from jmap.store.mail import (
 from jmap.workers import BudgetExceeded
 
 from . import email_import, email_set
-from .email_filter import check_filter_size
+from .email_filter import check_filter_size, search_errors
 from .email_get import (
     EMAIL_PROPERTIES,
     GET_DEFAULT,
@@ -153,6 +153,7 @@ class EmailType(DataType):
             return counters["totalThreads" if query.collapse_threads else "totalEmails"]
         return await mail.count(account.id, query)
 
+    @search_errors
     async def method_query(self, inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
         account = inv.account(args.get("accountId"))
         check_filter_size(args.get("filter"), inv.services.config.limits.max_header_conditions)
@@ -182,6 +183,7 @@ class EmailType(DataType):
             response["total"] = total
         return response
 
+    @search_errors
     async def method_queryChanges(self, inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
         account = inv.account(args.get("accountId"))
         check_filter_size(args.get("filter"), inv.services.config.limits.max_header_conditions)

@@ -9,10 +9,17 @@ passed, so a hostile filter costs no more than the limit to look at.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from jmap.errors import MethodError
 from jmap.message.search import split_terms
+from jmap.store.search import SearchTooBroad, SearchUnavailable
+
+T = TypeVar("T")
+log = logging.getLogger("fulmar.search")
 
 #: nesting levels of FilterOperators (a lone FilterCondition is level 1)
 MAX_FILTER_DEPTH = 10
@@ -65,3 +72,26 @@ def check_filter_size(filter_: Any, max_header_conditions: int) -> None:
             terms += len(split_terms(value))
             if terms > MAX_SEARCH_TERMS:
                 raise _unsupported(f"At most {MAX_SEARCH_TERMS} search words in a filter.")
+
+
+def search_errors(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """The search engine's answers that are not storage failures: a text condition matching
+    more Emails than it hands back is ``unsupportedFilter`` (RFC 8620 §5.5: a filter the
+    server cannot process; the client can narrow it); an engine that is down is
+    ``serverUnavailable`` (RFC 8620 §3.6.2: try again later), logged in one line."""
+
+    @functools.wraps(method)
+    async def answered(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except SearchTooBroad as exc:
+            raise _unsupported(
+                f"The search {exc.text!r} matches more than {exc.limit} Emails; add words."
+            ) from None
+        except SearchUnavailable as exc:
+            log.warning("search unavailable: %s", exc)
+            raise MethodError(
+                "serverUnavailable", "Search is unavailable; try again later."
+            ) from None
+
+    return answered

@@ -11,7 +11,7 @@ from jmap.schema import type_schema
 from jmap.store.mail import mail_index
 from jmap.workers import BudgetExceeded
 
-from .email_filter import check_filter_size
+from .email_filter import check_filter_size, search_errors
 from .snippet_html import highlight
 
 PREVIEW_OCTETS = 255
@@ -24,6 +24,7 @@ def highlight_snippets(
     return [(i, highlight(s), highlight(p, PREVIEW_OCTETS)) for i, s, p in snippets]
 
 
+@search_errors
 async def search_snippet_get(inv: Invocation, args: dict[str, Any]) -> dict[str, Any]:
     account = inv.account(args.get("accountId"))
     type_schema("SearchSnippet").validate_arguments("get", args)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from typing import Any
 
+from . import fts
 from .fts import TOKENIZE
-from .mail import MARK_END, MARK_START
+from .mail import MARK_END, MARK_START, Snippet
 
 PIECE_CHARS = 4096
 OVERLAP_CHARS = 512
@@ -107,5 +109,63 @@ def long_snippet(
                     snippet += ellipsis
                 return snippet
         return None
+    finally:
+        conn.close()
+
+
+def read_snippets(
+    conn: sqlite3.Connection, account_id: str, filter_: dict[str, Any] | None, email_ids: list[str]
+) -> dict[str, Snippet]:
+    """Snippets of the filter's text conditions in these Emails, from ``mail_fts`` on
+    ``conn``; Emails that match none of the conditions are left out. One request highlights
+    at most ``REQUEST_BUDGET_CHARS``: Emails past it get no snippet (null)."""
+    expression = fts.snippet_expression(filter_)
+    if expression is None or not email_ids:
+        return {}
+    sql = fts.SNIPPET_SQL.format(marks=",".join("?" * len(email_ids)))
+    subject_terms = fts.column_terms_expression(filter_, "subject")
+    body_terms = fts.column_terms_expression(filter_, "body")
+    budget = Budget(REQUEST_BUDGET_CHARS)
+
+    def marked(short: str | None, whole: str | None, terms: str | None, *args: Any):
+        if whole is not None:
+            return long_snippet(whole, terms, *args, budget) if terms is not None else None
+        if short is None or not budget.spend(len(short)):
+            return None
+        return window(short, *args)
+
+    # one row at a time: a long text is only held while its snippet is made, and once the
+    # budget is spent no further row is highlighted
+    found = {}
+    for email_id, subject, whole_subject, body, whole_body in conn.execute(
+        sql, (expression, account_id, *email_ids)
+    ):
+        found[email_id] = Snippet(
+            marked(subject, whole_subject, subject_terms, "", SUBJECT_CHARS),
+            marked(body, whole_body, body_terms, "…", PREVIEW_CHARS),
+        )
+        if budget.chars <= 0:
+            break
+    return found
+
+
+def local_snippets(
+    account_id: str, documents: dict[str, dict[str, str]], filter_: dict[str, Any] | None
+) -> dict[str, Snippet]:
+    """``read_snippets`` over search documents held elsewhere (Email id -> text parts, as
+    ``search_fields`` makes them): the same FTS5 tables in memory, so the same snippets."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(
+            fts.SCHEMA_SQL
+            + "CREATE TABLE mail_email (rowid INTEGER PRIMARY KEY, account_id TEXT, id TEXT);"
+        )
+        for rowid, (email_id, parts) in enumerate(documents.items(), 1):
+            conn.execute(
+                "INSERT INTO mail_email (rowid, account_id, id) VALUES (?, ?, ?)",
+                (rowid, account_id, email_id),
+            )
+            fts.write(conn, rowid, parts)
+        return read_snippets(conn, account_id, filter_, list(documents))
     finally:
         conn.close()

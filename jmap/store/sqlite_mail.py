@@ -11,12 +11,15 @@ Tables (every Email has one ``mail_email`` row; the others hang off its rowid):
   maintained incrementally so reading them is one indexed lookup;
 - ``mail_trash``: which Mailbox has the role trash (kept by ``MailboxIndexer``), for the
   unreadThreads rule of RFC 8621 §2;
-- ``mail_fts`` (``fts.py``): full text.
+- ``mail_fts`` (``fts.py``): full text, unless a search engine is configured: then each
+  new or destroyed Email is instead a job on the ``search`` queue, inserted in the same
+  transaction, that the search feeder (``jmap.search_feed``) hands to the engine.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -25,17 +28,19 @@ from jmap.message.search import header_index
 
 from . import fts
 from .base import INDEX_ONLY, Document
-from .fts_snippet import (
-    PREVIEW_CHARS,
-    REQUEST_BUDGET_CHARS,
-    SUBJECT_CHARS,
-    Budget,
-    long_snippet,
-    window,
-)
+from .fts_snippet import read_snippets
 from .mail import COUNTERS, EmailQuery, Snippet
+from .search import (
+    SEARCH_QUEUE,
+    SearchIndex,
+    drop_payload,
+    feed_payload,
+    snippet_leaves,
+    text_leaves,
+)
 from .sqlite import SqliteDataStore
-from .sqlite_mail_query import compile_query, epoch
+from .sqlite_jobs import insert_job, new_job_id
+from .sqlite_mail_query import Hits, compile_query, epoch
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS mail_email (
@@ -144,10 +149,17 @@ def is_unread(doc: Document) -> bool:
 
 
 class EmailIndexer:
-    """Keeps the mail side tables and full text in step with the Email documents."""
+    """Keeps the mail side tables and full text in step with the Email documents; with
+    ``feed``, the full text goes to the ``search`` job queue instead of FTS5."""
 
     type_name = EMAIL
     schema_sql = SCHEMA_SQL + fts.SCHEMA_SQL
+
+    def __init__(self, feed: bool = False) -> None:
+        self.feed = feed
+
+    def _enqueue(self, conn: sqlite3.Connection, payload: Document) -> None:
+        insert_job(conn, SEARCH_QUEUE, new_job_id(), payload, time.time())
 
     def write(
         self, conn: sqlite3.Connection, account_id: str, object_id: str, doc: Document | None
@@ -170,7 +182,10 @@ class EmailIndexer:
                 for table in ("mail_mailbox", "mail_keyword", "mail_msgid", "mail_header"):
                     conn.execute(f"DELETE FROM {table} WHERE email_rowid = ?", (rowid,))
                 conn.execute("DELETE FROM mail_email WHERE rowid = ?", (rowid,))
-                fts.delete(conn, rowid)
+                if self.feed:
+                    self._enqueue(conn, feed_payload(account_id, [object_id]))
+                else:
+                    fts.delete(conn, rowid)
                 return
         if doc is None:
             return
@@ -218,10 +233,14 @@ class EmailIndexer:
         )
         _count(conn, account_id, doc["threadId"], unread, list(doc["mailboxIds"]), trash)
         search = (doc.get(INDEX_ONLY) or {}).get("search")
-        if search is not None:
+        if search is not None and self.feed:
+            self._enqueue(conn, feed_payload(account_id, [object_id], {object_id: search}))
+        elif search is not None:
             fts.write(conn, rowid, search)
 
     def drop_account(self, conn: sqlite3.Connection, account_id: str) -> None:
+        if self.feed:
+            self._enqueue(conn, drop_payload(account_id))
         conn.execute(
             "DELETE FROM mail_fts WHERE rowid IN "
             "(SELECT rowid FROM mail_email WHERE account_id = ?)",
@@ -454,15 +473,26 @@ def _in_list(values: list[str]) -> str:
 
 
 class SqliteMailIndex:
-    """``MailIndex`` answered from the side tables, on the store's reader connections."""
+    """``MailIndex`` answered from the side tables, on the store's reader connections; text
+    conditions by FTS5 in the same statement, or by ``search`` when one is given."""
 
-    def __init__(self, store: SqliteDataStore) -> None:
+    def __init__(self, store: SqliteDataStore, search: SearchIndex | None = None) -> None:
         self._store = store
+        self.search = search
+
+    async def _hits(self, account_id: str, query: EmailQuery) -> Hits | None:
+        """The search engine's id set for each text leaf (None: FTS5 answers in SQL)."""
+        if self.search is None:
+            return None
+        hits: Hits = {}
+        for leaf in text_leaves(query.filter):
+            hits[leaf] = await self.search.matching(account_id, leaf)
+        return hits
 
     async def query(
         self, account_id: str, query: EmailQuery, offset: int = 0, limit: int | None = None
     ) -> tuple[int, list[str]]:
-        sql, params = compile_query(account_id, query)
+        sql, params = compile_query(account_id, query, hits=await self._hits(account_id, query))
         sql += " LIMIT ? OFFSET ?"
         params += [-1 if limit is None else limit, offset]
 
@@ -476,7 +506,8 @@ class SqliteMailIndex:
         return await self._store.read(run)
 
     async def count(self, account_id: str, query: EmailQuery) -> int:
-        sql, params = compile_query(account_id, query, ordered=False)
+        hits = await self._hits(account_id, query)
+        sql, params = compile_query(account_id, query, ordered=False, hits=hits)
         return await self._store.read(
             lambda c: c.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0]
         )
@@ -547,42 +578,22 @@ class SqliteMailIndex:
     async def snippets(
         self, account_id: str, filter_: dict[str, Any] | None, email_ids: list[str]
     ) -> dict[str, Snippet]:
-        expression = fts.snippet_expression(filter_)
-        if expression is None or not email_ids:
-            return {}
-        sql = fts.SNIPPET_SQL.format(marks=_in_list(email_ids))
-        subject_terms = fts.column_terms_expression(filter_, "subject")
-        body_terms = fts.column_terms_expression(filter_, "body")
-
-        budget = Budget(REQUEST_BUDGET_CHARS)
-
-        def marked(short: str | None, whole: str | None, terms: str | None, *args: Any):
-            if whole is not None:
-                return long_snippet(whole, terms, *args, budget) if terms is not None else None
-            if short is None or not budget.spend(len(short)):
-                return None
-            return window(short, *args)
-
-        def run(conn: sqlite3.Connection) -> dict[str, Snippet]:
-            # one row at a time: a long text is only held while its snippet is made, and
-            # once the budget is spent no further row is highlighted (its snippet is null)
-            found = {}
-            rows = conn.execute(sql, (expression, account_id, *email_ids))
-            for email_id, subject, whole_subject, body, whole_body in rows:
-                found[email_id] = Snippet(
-                    marked(subject, whole_subject, subject_terms, "", SUBJECT_CHARS),
-                    marked(body, whole_body, body_terms, "…", PREVIEW_CHARS),
-                )
-                if budget.chars <= 0:
-                    break
-            return found
-
-        return await self._store.read(run)
+        if self.search is not None:
+            return await self.search.snippets(account_id, snippet_leaves(filter_), email_ids)
+        return await self._store.read(lambda c: read_snippets(c, account_id, filter_, email_ids))
 
 
 class SqliteMailStore(SqliteDataStore):
     """The SQLite data role with the mail index role on the same database."""
 
-    def __init__(self, path: Path, readers: int = 4) -> None:
-        super().__init__(path, readers, indexers=[EmailIndexer(), MailboxIndexer()])
-        self.mail = SqliteMailIndex(self)
+    def __init__(self, path: Path, readers: int = 4, search: SearchIndex | None = None) -> None:
+        indexers = [EmailIndexer(feed=search is not None), MailboxIndexer()]
+        super().__init__(path, readers, indexers=indexers)
+        self.mail = SqliteMailIndex(self, search)
+        #: the search engine fed from the ``search`` queue (None: FTS5 in the database)
+        self.search = search
+
+    async def close(self) -> None:
+        await super().close()
+        if self.search is not None:
+            await self.search.close()

@@ -1,5 +1,9 @@
 """Email/query filter trees and comparators compiled to one SQL statement over the mail
-side tables (``sqlite_mail``) and the full-text table (``fts``)."""
+side tables (``sqlite_mail``) and the full-text table (``fts``).
+
+With a search engine in place of FTS5, its answers come in as ``hits``: the ids matching
+each text leaf (``search.TextLeaf``), looked up before compiling; the statement then tests
+membership in those sets instead of running MATCH, and everything else is unchanged."""
 
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ from jmap.message.search import fold
 
 from . import fts
 from .mail import EmailQuery
+from .search import TextLeaf
 
 Params = list[Any]
+#: the ids a search engine found for each text leaf (None: the text has nothing to search)
+Hits = dict[TextLeaf, set[str] | None]
 
 
 def epoch(date: str | None) -> float | None:
@@ -52,7 +59,9 @@ _HEADER = (
 )
 
 
-def _condition(account_id: str, condition: dict[str, Any], params: Params) -> str:
+def _condition(
+    account_id: str, condition: dict[str, Any], params: Params, hits: Hits | None
+) -> str:
     """SQL for one FilterCondition: all its properties must hold (empty: true)."""
     clauses: list[str] = []
     for prop, value in condition.items():
@@ -90,6 +99,12 @@ def _condition(account_id: str, condition: dict[str, Any], params: Params) -> st
         elif prop == "allInThreadHaveKeyword":
             clauses.append(_ALL_IN_THREAD)
             params.append(value.lower())
+        elif prop in fts.FIELD_COLUMNS and hits is not None:
+            ids = hits[TextLeaf(prop, value)]
+            if ids is not None:
+                # one JSON parameter, however many ids (as for inMailboxOtherThan)
+                clauses.append("e.id IN (SELECT value FROM json_each(?))")
+                params.append(json.dumps(sorted(ids)))
         elif prop in fts.FIELD_COLUMNS:
             expression = fts.match_expression(prop, value)
             if expression is not None:
@@ -135,7 +150,9 @@ def _keyword_set(children: list[dict[str, Any]], prop: str) -> tuple[list[str], 
     return keywords, [c for c in children if set(c) != {prop}]
 
 
-def _or_parts(account_id: str, children: list[dict[str, Any]], params: Params) -> list[str]:
+def _or_parts(
+    account_id: str, children: list[dict[str, Any]], params: Params, hits: Hits | None
+) -> list[str]:
     """SQL for each child of an OR (or NOT), merged where one lookup answers several: the
     lone ``header`` conditions on one field name in one scan (255 on Subject were 255 scans
     of every Subject) and the lone ``hasKeyword`` ones in one lookup (255 were 255 lookups
@@ -153,27 +170,29 @@ def _or_parts(account_id: str, children: list[dict[str, Any]], params: Params) -
     if keywords:
         parts.append(_ANY_KEYWORD)
         params.append(json.dumps(keywords))
-    return parts + [_filter(account_id, child, params) for child in others]
+    return parts + [_filter(account_id, child, params, hits) for child in others]
 
 
-def _and_parts(account_id: str, children: list[dict[str, Any]], params: Params) -> list[str]:
+def _and_parts(
+    account_id: str, children: list[dict[str, Any]], params: Params, hits: Hits | None
+) -> list[str]:
     """SQL for each child of an AND, the lone ``notKeyword`` conditions in one lookup."""
     keywords, children = _keyword_set(_unique(children), "notKeyword")
     parts = []
     if keywords:
         parts.append(f"NOT {_ANY_KEYWORD}")
         params.append(json.dumps(keywords))
-    return parts + [_filter(account_id, child, params) for child in children]
+    return parts + [_filter(account_id, child, params, hits) for child in children]
 
 
-def _filter(account_id: str, node: dict[str, Any], params: Params) -> str:
+def _filter(account_id: str, node: dict[str, Any], params: Params, hits: Hits | None) -> str:
     operator = node.get("operator")
     if operator is None:
-        return _condition(account_id, node, params)
+        return _condition(account_id, node, params, hits)
     if operator == "AND":
-        parts = _and_parts(account_id, node["conditions"], params)
+        parts = _and_parts(account_id, node["conditions"], params, hits)
         return "(" + " AND ".join(parts) + ")" if parts else "1"
-    parts = _or_parts(account_id, node["conditions"], params)
+    parts = _or_parts(account_id, node["conditions"], params, hits)
     if operator == "OR":
         return "(" + " OR ".join(parts) + ")" if parts else "0"
     return "NOT (" + " OR ".join(parts) + ")" if parts else "1"
@@ -198,13 +217,15 @@ def _order_by(terms: list[tuple[str, bool]]) -> str:
     return ", ".join(f"{sql} {'ASC' if asc else 'DESC'}" for sql, asc in terms)
 
 
-def compile_query(account_id: str, query: EmailQuery, ordered: bool = True) -> tuple[str, Params]:
+def compile_query(
+    account_id: str, query: EmailQuery, ordered: bool = True, hits: Hits | None = None
+) -> tuple[str, Params]:
     """``SELECT id`` of the Emails matching the query, in query order unless ``ordered`` is
     false (collapsing threads still keeps the first Email of each thread in sort order)."""
     params: Params = []
     order_params: Params = []
     terms = _order(query.sort, order_params)
-    where = _filter(account_id, query.filter, params) if query.filter else "1"
+    where = _filter(account_id, query.filter, params, hits) if query.filter else "1"
     base = f"FROM mail_email e WHERE e.account_id = ? AND {where}"
     params = [account_id, *params]
     if not query.collapse_threads:
