@@ -9,6 +9,7 @@ stored message below its ``Received`` field.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 Action = Literal["accept", "quarantine", "reject"]
@@ -31,3 +32,11 @@ class MessageChecks(Protocol):
     async def __call__(
         self, raw: bytes, *, client_ip: str, helo: str, mail_from: str
     ) -> VerdictLike: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A plain verdict (the listener's own checks return ``inbound_checks.InboundVerdict``)."""
+
+    header: str = ""
+    action: Action = "accept"

@@ -20,7 +20,7 @@ from jmap.store.files import FileBlobStore
 from jmap.workers import WorkerPool
 from methods.mailbox import MailboxType
 from push.bus import InProcessBus
-from smtp_gateway.checks import MessageChecks, Verdict, accept_all
+from smtp_gateway.checks import MessageChecks, Verdict
 from smtp_gateway.delivery import RETRY_BASE_SECONDS, DeliveryWorker, retry_delay
 from smtp_gateway.inbound import HOLD_PREFIX, INBOUND, InboundHandler
 from smtp_gateway.listener import SmtpListener
@@ -29,6 +29,11 @@ from tests.smtp.smtpkit import message
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 LEASE = 60.0
+
+
+async def accept_all(raw: bytes, *, client_ip: str, helo: str, mail_from: str) -> Verdict:
+    """Checks that add nothing and accept everything (the delivery tests' default)."""
+    return Verdict()
 
 
 class Clock:
