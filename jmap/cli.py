@@ -116,6 +116,14 @@ def main() -> None:
     help="HOST:PORT for SMTP (default 127.0.0.1:2525, or FULMAR_SMTP_LISTEN; '' for none).",
 )
 @click.option(
+    "--submission-listen",
+    help="HOST:PORT for mail clients: STARTTLS, then AUTH (or FULMAR_SUBMISSION_LISTEN).",
+)
+@click.option(
+    "--submissions-listen",
+    help="HOST:PORT for mail clients over implicit TLS (or FULMAR_SUBMISSIONS_LISTEN).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
     help="Least severe level logged (default info, or FULMAR_LOG_LEVEL).",
