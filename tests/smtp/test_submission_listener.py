@@ -11,6 +11,8 @@ from email.policy import default
 import aiosmtplib
 import pytest
 
+from jmap.config import ConfigError, load_config
+from smtp_gateway.submission import from_addresses
 from tests.conftest import free_port
 from tests.push.pushkit import PASSWORD, provision
 from tests.smtp.outkit import Sink
@@ -257,10 +259,15 @@ def test_implicit_tls_listener(env):
     assert "ESMTPSA" in email.message_from_bytes(got.data, policy=default)["Received"]
 
 
-def test_rate_limit_452_per_account(env):
+def test_rate_limit_452_per_account_refusals_free(env):
     async def go():
         smtp = await tls_session(env, DAVE, PASSWORD)
         replies = []
+        # refused messages charge nothing: the allowance is whole after them
+        await smtp.mail(DAVE)
+        await smtp.rcpt("rate@example.net")
+        with pytest.raises(aiosmtplib.SMTPDataError):
+            await smtp.data(body(ALICE, "rate@example.net", "refused"))
         for n in range(LIMIT + 2):
             try:
                 _, reply = await smtp.sendmail(
@@ -298,3 +305,22 @@ def test_unauthenticated_mail_530(env):
     mail, rcpt = asyncio.run(go())
     assert mail.code == 530 and mail.message.startswith("5.7.0")
     assert rcpt.code == 530
+
+
+def test_from_addresses():
+    assert from_addresses(b"From: A <a@example.com>, b@example.org\r\n\r\nx") == [
+        "a@example.com",
+        "b@example.org",
+    ]
+    assert from_addresses(b"To: a@example.com\r\n\r\nx") is None
+    assert from_addresses(b"From: undisclosed:;\r\n\r\nx") is None
+    assert from_addresses(b"From: not an address\r\n\r\nx") is None
+
+
+@pytest.mark.parametrize("name", ["FULMAR_SUBMISSION_LISTEN", "FULMAR_SUBMISSIONS_LISTEN"])
+def test_listen_settings_are_checked(name):
+    assert load_config(environ={}).submission_listen == ""
+    setting = name.removeprefix("FULMAR_").lower()
+    assert getattr(load_config(environ={name: "0.0.0.0:587"}), setting) == "0.0.0.0:587"
+    with pytest.raises(ConfigError):
+        load_config(environ={name: "587"})
