@@ -144,6 +144,10 @@ def serve(config_file: str | None, **options: Any) -> None:
 
     if problem := smtp_listen_problem(config):
         raise click.ClickException(problem)
+    from smtp_gateway.submission import submission_listen_problems
+
+    if problems := submission_listen_problems(config):
+        raise click.ClickException(problems[0])
     setup_logging(config.log_level)
     if not holds_data(config.data_dir):
         click.echo(f"Creating a new data directory: {config.data_dir.resolve()}", err=True)

@@ -35,7 +35,7 @@ from methods.sending import account_address, identity_covers, may_send_as
 
 from . import trace
 from .inbound import TEMPORARY, new_queue_id
-from .listener import _Busy, listen_address, session_limits
+from .listener import _Busy, address_problem, listen_address, session_limits
 from .protocol import InboundSMTP
 from .queues import OUTBOUND, outbound_job_id, outbound_payload, send_ref
 from .rate_limits import RateLimited, charge
@@ -191,7 +191,9 @@ class SubmissionHandler:
         except StoreError as exc:
             log.error("sender check failed: %s", exc)
             return TEMPORARY
-        account_id = next(a.id for a in accounts if a.owner_id == principal.id)
+        account_id = next((a.id for a in accounts if a.owner_id == principal.id), None)
+        if account_id is None:
+            return "550 5.7.1 This login has no account to send from"
         queue_id = new_queue_id()
         now = self.clock()
         head = trace.received(
@@ -246,6 +248,13 @@ def from_addresses(raw: bytes) -> list[str] | None:
             return None
         found.extend(a.addr_spec for a in value.addresses if a.domain)
     return found or None
+
+
+def submission_listen_problems(config: Config) -> list[str]:
+    """Why the submission ports cannot be listened on (checked before serving)."""
+    addresses = (config.submission_listen, config.submissions_listen)
+    found = (address_problem(a, "SMTP submission") for a in addresses if a)
+    return [p for p in found if p]
 
 
 class SubmissionListener:

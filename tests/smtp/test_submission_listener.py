@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import email
+import socket
 from email.policy import default
 
 import aiosmtplib
 import pytest
 
 from jmap.config import ConfigError, load_config
-from smtp_gateway.submission import from_addresses
+from smtp_gateway.submission import from_addresses, submission_listen_problems
 from tests.conftest import free_port
 from tests.push.pushkit import PASSWORD, provision
 from tests.smtp.outkit import Sink
@@ -324,3 +325,14 @@ def test_listen_settings_are_checked(name):
     assert getattr(load_config(environ={name: "0.0.0.0:587"}), setting) == "0.0.0.0:587"
     with pytest.raises(ConfigError):
         load_config(environ={name: "587"})
+
+
+def test_a_taken_port_is_one_line_before_serving():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = load_config(environ={"FULMAR_SUBMISSIONS_LISTEN": f"127.0.0.1:{port}"})
+        (problem,) = submission_listen_problems(config)
+    assert problem.startswith(f"cannot listen for SMTP submission on 127.0.0.1:{port}")
+    assert submission_listen_problems(load_config(environ={})) == []
