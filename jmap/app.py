@@ -97,7 +97,7 @@ class Server:
         self.services = Services(self.config, data, blobs, await create_bus(self.config), workers)
         self.auth = Authenticator(data, self.throttle)
         await self.push.start()
-        self.smtp = SmtpGateway(self.services)
+        self.smtp = SmtpGateway(self.services, auth=self.auth)
         await self.smtp.start()
         self._tasks.append(asyncio.create_task(housekeeping(self.services)))
         if search is not None:

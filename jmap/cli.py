@@ -122,6 +122,14 @@ main.add_command(mongo_group)
     help="HOST:PORT for SMTP (default 127.0.0.1:2525, or FULMAR_SMTP_LISTEN; '' for none).",
 )
 @click.option(
+    "--submission-listen",
+    help="HOST:PORT for mail clients: STARTTLS, then AUTH (or FULMAR_SUBMISSION_LISTEN).",
+)
+@click.option(
+    "--submissions-listen",
+    help="HOST:PORT for mail clients over implicit TLS (or FULMAR_SUBMISSIONS_LISTEN).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
     help="Least severe level logged (default info, or FULMAR_LOG_LEVEL).",
@@ -142,6 +150,10 @@ def serve(config_file: str | None, **options: Any) -> None:
 
     if problem := smtp_listen_problem(config):
         raise click.ClickException(problem)
+    from smtp_gateway.submission import submission_listen_problems
+
+    if problems := submission_listen_problems(config):
+        raise click.ClickException(problems[0])
     setup_logging(config.log_level)
     if not holds_data(config.data_dir):
         click.echo(f"Creating a new data directory: {config.data_dir.resolve()}", err=True)

@@ -168,6 +168,11 @@ class Config:
     smtp_max_bad_commands: int = 20
     #: how long a delivery worker holds an inbound job before another node may take it
     smtp_delivery_lease_seconds: float = 60.0
+    #: HOST:PORT of the submission listener for mail clients (STARTTLS then AUTH;
+    #: production: port 587); empty: none
+    submission_listen: str = ""
+    #: HOST:PORT of the submission listener with implicit TLS (RFC 8314; production: 465)
+    submissions_listen: str = ""
     # -- SMTP out (see docs/architecture.md, "SMTP: outbound") --
     #: domain -> "host:port" routes, checked before MX (tests, relaying per domain)
     smtp_routes: tuple[tuple[str, str], ...] = ()
@@ -259,6 +264,8 @@ _ENV = {
     "FULMAR_S3_URL": "s3_url",
     "FULMAR_MEILISEARCH_URL": "meilisearch_url",
     "FULMAR_MEILISEARCH_KEY": "meilisearch_key",
+    "FULMAR_SUBMISSION_LISTEN": "submission_listen",
+    "FULMAR_SUBMISSIONS_LISTEN": "submissions_listen",
 }
 
 
@@ -268,7 +275,9 @@ _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 def _coerce(name: str, value: Any) -> Any:
     if name == "data_dir":
         return Path(value)
-    if name in ("listen", "metrics_listen") or (name == "smtp_listen" and value != ""):
+    if name in ("listen", "metrics_listen") or (
+        name in ("smtp_listen", "submission_listen", "submissions_listen") and value != ""
+    ):
         host, sep, port = str(value).rpartition(":")
         digits = port.isascii() and port.isdigit()
         if not sep or not host or not digits or not 0 < int(port) < 65536:
@@ -443,6 +452,8 @@ _CHECKED_VALUES = (
     "dns_timeout_seconds",
     "smtp_routes",
     "smtp_listen",
+    "submission_listen",
+    "submissions_listen",
     "smtp_max_recipients",
     "smtp_max_line_length",
     "smtp_max_connections",

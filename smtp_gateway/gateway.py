@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from jmap.auth import Authenticator
 from jmap.services import Services
 
 from .checks import MessageChecks
@@ -22,6 +23,7 @@ from .listener import SmtpListener
 from .outbound import OutboundWorker
 from .recipients import RecipientResolver
 from .scanners import scanners_from_config
+from .submission import SubmissionHandler, SubmissionListener
 from .tls import server_context
 
 log = logging.getLogger("fulmar.smtp")
@@ -38,8 +40,10 @@ class SmtpGateway:
         services: Services,
         checks: MessageChecks | None = None,
         clock: Callable[[], float] = time.time,
+        auth: Authenticator | None = None,
     ) -> None:
         self.services = services
+        self.auth = auth or Authenticator(services.data)
         self.checks = checks
         self.clock = clock
         self._own_checks: InboundChecks | None = None
@@ -48,6 +52,7 @@ class SmtpGateway:
         self.resolver = resolver_from_config(config)
         self.outbound = OutboundWorker(services, resolver=self.resolver, sign=self._sign)
         self.listener: SmtpListener | None = None
+        self.submission: list[SubmissionListener] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -72,10 +77,29 @@ class SmtpGateway:
             )
             self.listener = SmtpListener(config, handler, hostname, tls)
             await self.listener.start()
+        await self._start_submission()
         self._tasks = [
             asyncio.create_task(self.delivery.run()),
             asyncio.create_task(self.outbound.run()),
         ]
+
+    async def _start_submission(self) -> None:
+        """The listeners for mail clients (``submission_listen``, ``submissions_listen``)."""
+        config = self.services.config
+        ports = [
+            (a, i)
+            for a, i in ((config.submission_listen, False), (config.submissions_listen, True))
+            if a
+        ]
+        if not ports:
+            return
+        hostname = smtp_hostname(config)
+        tls = await asyncio.to_thread(server_context, config, hostname)
+        handler = SubmissionHandler(self.services, self.auth, hostname, clock=self.clock)
+        for address, implicit in ports:
+            listener = SubmissionListener(config, address, handler, hostname, tls, implicit)
+            await listener.start()
+            self.submission.append(listener)
 
     async def _sign(self, message: bytes, domain: str) -> bytes:
         """DKIM-signed; a message or domain that cannot be signed goes out unsigned (and
@@ -89,6 +113,8 @@ class SmtpGateway:
     async def stop(self) -> None:
         if self.listener is not None:
             await self.listener.stop()
+        for listener in self.submission:
+            await listener.stop()
         if self._own_checks is not None:
             await self._own_checks.close()
         for task in self._tasks:

@@ -97,12 +97,17 @@ def smtp_listen_problem(config: Config) -> str | None:
     gets one line rather than a failed start-up)."""
     if not config.smtp_listen:
         return None
-    host, port = listen_address(config.smtp_listen)
+    return address_problem(config.smtp_listen, "SMTP")
+
+
+def address_problem(address: str, what: str) -> str | None:
+    """Why ``address`` (HOST:PORT) cannot be listened on, or None."""
+    host, port = listen_address(address)
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except OSError as exc:
-        return f"cannot listen for SMTP on {config.smtp_listen}: {exc.strerror or exc}"
+        return f"cannot listen for {what} on {address}: {exc.strerror or exc}"
     return None

@@ -4,7 +4,7 @@ On top of aiosmtpd (which parses commands, reads DATA with dot-unstuffing and th
 limit, and does STARTTLS): an enhanced status code on every reply (``replies``), a bound on
 bad commands per session (then 421 and closed), an idle timeout that also runs within DATA
 (aiosmtpd's only runs between commands) and answers 421 before closing, a bound on the
-length of data lines, and no AUTH (this listener has none yet).
+length of data lines, and no AUTH (``keep_auth``: the submission listener's).
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class InboundSMTP(SMTP):
         tls_context: ssl.SSLContext | None,
         on_close: Callable[[InboundSMTP], None],
         loop: Any,
+        keep_auth: bool = False,
+        auth_required: bool = False,
     ) -> None:
         # read by SMTP.__init__ for its stream limit; +1 for a stuffed dot (RFC 5321 §4.5.2)
         self.line_length_limit = limits.max_line_length + 1
@@ -73,11 +75,12 @@ class InboundSMTP(SMTP):
             tls_context=tls_context,
             timeout=limits.timeout,
             loop=loop,
+            auth_required=auth_required,
         )
         self.limits = limits
         # aiosmtpd keeps this table on the class and grows it with each EHLO
         self.command_size_limits = collections.defaultdict(lambda: COMMAND_LINE)
-        methods = {k: v for k, v in self._smtp_methods.items() if k != "AUTH"}
+        methods = {k: v for k, v in self._smtp_methods.items() if keep_auth or k != "AUTH"}
         self._smtp_methods = _Commands(methods, self._unknown_command)
         self._on_close = on_close
         self._greeted = False
