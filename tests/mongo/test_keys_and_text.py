@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jmap.store.fts import TOKENIZE
@@ -30,6 +30,7 @@ def field_names(value) -> list[str]:
     return []
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(keys, values, max_size=5))
 def test_escaping_round_trips_and_leaves_no_operator_or_path(doc):
     stored = escape(doc)
@@ -74,7 +75,7 @@ def fts5_tokens(text: str) -> list[str]:
 TEXT = st.text(alphabet=st.sampled_from("aZ09 -_.,'@\n\tÉéèçÅøßḱ日本😀\u0301"), max_size=40)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(TEXT)
 def test_tokens_are_the_embedded_backends(text):
     assert tokens(text) == fts5_tokens(text)

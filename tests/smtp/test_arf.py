@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from smtp_gateway.arf import parse_arf
 
 ARF = b"""From: <abuse@isp.example>\r
