@@ -9,10 +9,15 @@ Times are passed in by the caller (never read from a clock here), so tests contr
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
 from .base import Document
+
+
+def new_job_id() -> str:
+    return "J" + secrets.token_hex(12)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,10 +58,10 @@ from .base import (
     WriteConflict,
 )
 from .mongo_jobs import INDEXES as JOB_INDEXES
-from .mongo_jobs import MongoJobQueue, job_upsert, new_job_id
+from .mongo_jobs import MongoJobQueue, job_upsert
 from .mongo_keys import escape, unescape
+from .write_buffer import CREATED, DESTROYED, UPDATED, WriteBuffer
 
-CREATED, UPDATED, DESTROYED = 1, 2, 3
 #: MongoDB's WriteConflict error code (a conflict the driver did not retry away)
 WRITE_CONFLICT_CODE = 112
 #: the schema version ``fulmar mongo init`` records (``meta`` collection)
@@ -683,61 +683,35 @@ def object_key(account_id: str, type_name: str, object_id: str) -> dict[str, str
     return {"account_id": account_id, "type": type_name, "id": object_id}
 
 
-class MongoTransaction:
+class MongoTransaction(WriteBuffer):
     """Buffers one method call's writes; reads see them; commit writes all in one MongoDB
     transaction, guarded by the account's ``(modseq, next_id)``."""
 
     def __init__(
         self, store: MongoDataStore, account_id: str, start_modseq: int, next_id: int
     ) -> None:
+        super().__init__(account_id, start_modseq, next_id)
         self._store = store
-        self.account_id = account_id
-        self._start = (start_modseq, next_id)
-        self._pending: dict[tuple[str, str], Document | None] = {}
-        self._changes: dict[tuple[str, str], list[Any]] = {}
-        self._blob_refs: list[tuple[str, str]] = []
-        self._removed_refs: list[str] = []
-        self._jobs: list[tuple[str, str, Document, float]] = []
-        self._next_id = next_id
-        self.changed_types: dict[str, int] = {}
-
-    def has_writes(self) -> bool:
-        return bool(
-            self._pending
-            or self._blob_refs
-            or self._removed_refs
-            or self._jobs
-            or self._next_id != self._start[1]
-        )
 
     async def commit(self, session: AsyncClientSession) -> dict[str, int]:
         """The transaction body (``with_transaction`` may run it more than once)."""
         db = self._store.db
         account = self.account_id
         now = time.time()
-        modseq = self._start[0]
-        type_modseqs: dict[str, int] = {}
-        log_rows: list[Document] = []
-        seqs: dict[tuple[str, str], int] = {}
-        for (type_name, object_id), (first, last, props) in self._changes.items():
-            if first == CREATED and last == DESTROYED:
-                continue
-            kind = CREATED if first == CREATED else last
-            modseq += 1
-            type_modseqs[type_name] = modseq
-            seqs[(type_name, object_id)] = modseq
-            hint = ",".join(sorted(props)) if kind == UPDATED and props is not None else None
-            log_rows.append(
-                {
-                    "account_id": account,
-                    "modseq": modseq,
-                    "type": type_name,
-                    "id": object_id,
-                    "kind": kind,
-                    "props": hint,
-                    "at": now,
-                }
-            )
+        changes, type_modseqs, modseq = self.numbered_changes()
+        seqs = {(c.type_name, c.object_id): c.modseq for c in changes}
+        log_rows: list[Document] = [
+            {
+                "account_id": account,
+                "modseq": c.modseq,
+                "type": c.type_name,
+                "id": c.object_id,
+                "kind": c.kind,
+                "props": c.properties,
+                "at": now,
+            }
+            for c in changes
+        ]
         # First: claim the account's state; nobody else may have moved it meanwhile.
         claimed = await db.accounts.update_one(
             {"_id": account, "modseq": self._start[0], "next_id": self._start[1]},
@@ -800,89 +774,11 @@ class MongoTransaction:
         return type_modseqs
 
     # The Transaction interface.
-    async def get(self, type_name: str, ids: list[str]) -> dict[str, Document]:
-        found: dict[str, Document] = {}
-        missing = []
-        for object_id in ids:
-            key = (type_name, object_id)
-            if key in self._pending:
-                doc = self._pending[key]
-                if doc is not None:
-                    found[object_id] = doc
-            else:
-                missing.append(object_id)
-        if missing:
-            for doc in await self._store.find_objects(self.account_id, type_name, missing):
-                found[doc["id"]] = doc
-        return found
+    async def _load(self, type_name: str, ids: list[str]) -> list[Document]:
+        return await self._store.find_objects(self.account_id, type_name, ids)
 
-    async def all(self, type_name: str) -> list[Document]:
-        docs = {
-            d["id"]: d for d in await self._store.find_objects(self.account_id, type_name, None)
-        }
-        for (pending_type, object_id), doc in self._pending.items():
-            if pending_type != type_name:
-                continue
-            if doc is None:
-                docs.pop(object_id, None)
-            else:
-                docs[object_id] = doc
-        return list(docs.values())
+    async def _load_all(self, type_name: str) -> list[Document]:
+        return await self._store.find_objects(self.account_id, type_name, None)
 
     async def modseq(self, type_name: str) -> int:
         return await self._store.modseq(self.account_id, type_name)
-
-    async def new_ids(self, prefix: str, count: int) -> list[str]:
-        ids = [prefix + _base36(self._next_id + i) for i in range(count)]
-        self._next_id += count
-        return ids
-
-    def _record(self, type_name: str, object_id: str, kind: int, props: set[str] | None) -> None:
-        key = (type_name, object_id)
-        entry = self._changes.get(key)
-        if entry is None:
-            self._changes[key] = [kind, kind, props]
-            return
-        entry[1] = kind
-        if kind == UPDATED:
-            entry[2] = None if entry[2] is None or props is None else entry[2] | props
-
-    async def create(self, type_name: str, doc: Document) -> None:
-        self._pending[(type_name, doc["id"])] = doc
-        self._record(type_name, doc["id"], CREATED, None)
-
-    async def update(
-        self, type_name: str, doc: Document, properties: set[str] | None = None
-    ) -> None:
-        self._pending[(type_name, doc["id"])] = doc
-        self._record(type_name, doc["id"], UPDATED, properties)
-
-    async def destroy(self, type_name: str, object_id: str) -> None:
-        self._pending[(type_name, object_id)] = None
-        self._record(type_name, object_id, DESTROYED, None)
-
-    async def add_blob_refs(self, refs: list[tuple[str, str]]) -> None:
-        self._blob_refs.extend(refs)
-
-    async def remove_blob_refs(self, ref: str) -> None:
-        # Removed refs are deleted before added ones are written: a ref added earlier in
-        # this transaction is dropped here, or it would outlive its removal.
-        self._blob_refs = [pair for pair in self._blob_refs if pair[1] != ref]
-        self._removed_refs.append(ref)
-
-    async def enqueue(
-        self, queue: str, payload: Document, due: float, job_id: str | None = None
-    ) -> str:
-        job_id = job_id or new_job_id()
-        self._jobs.append((queue, job_id, payload, due))
-        return job_id
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rem = divmod(number, 36)
-        out = digits[rem] + out
-        if number == 0:
-            return out

@@ -14,7 +14,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import PyMongoError
 
 from .base import Document, StoreError
-from .jobs import Job
+from .jobs import Job, new_job_id
 from .mongo_keys import escape, unescape
 
 if TYPE_CHECKING:
@@ -24,10 +24,6 @@ INDEXES = [
     ("jobs", [("queue", ASCENDING), ("id", ASCENDING)], True),
     ("jobs", [("queue", ASCENDING), ("due", ASCENDING)], False),
 ]
-
-
-def new_job_id() -> str:
-    return "J" + secrets.token_hex(12)
 
 
 def job_upsert(queue: str, job_id: str, payload: Document, due: float) -> tuple[Document, Document]:

@@ -46,11 +46,11 @@ from .base import (
     WriteConflict,
 )
 from .sqlite_jobs import SCHEMA as JOBS_SCHEMA
-from .sqlite_jobs import SqliteJobQueue, insert_job, new_job_id
+from .sqlite_jobs import SqliteJobQueue, insert_job
+from .write_buffer import CREATED, DESTROYED, UPDATED, WriteBuffer
 
 T = TypeVar("T")
 
-CREATED, UPDATED, DESTROYED = 1, 2, 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS principals (
@@ -797,34 +797,14 @@ def _flush_one(conn: sqlite3.Connection, tx: Writes, batch_open: bool) -> None:
     conn.execute("RELEASE tx")  # the store COMMITs the batch
 
 
-class SqliteTransaction:
+class SqliteTransaction(WriteBuffer):
     """Buffers one method call's writes; reads see them; commit flushes all in one go."""
 
     def __init__(
         self, store: SqliteDataStore, account_id: str, start_modseq: int, next_id: int
     ) -> None:
+        super().__init__(account_id, start_modseq, next_id)
         self._store = store
-        self.account_id = account_id
-        #: the account's modseq and id counter when the transaction began (checked at flush)
-        self._start = (start_modseq, next_id)
-        self._pending: dict[tuple[str, str], Document | None] = {}
-        # (type, id) -> [first kind, last kind, property hint or None for "any"]
-        self._changes: dict[tuple[str, str], list[Any]] = {}
-        self._blob_refs: list[tuple[str, str]] = []
-        self._removed_refs: list[str] = []
-        self._jobs: list[tuple[str, str, Document, float]] = []
-        self._next_id = next_id
-        #: after commit: type name -> its new modseq, for state-change events
-        self.changed_types: dict[str, int] = {}
-
-    def has_writes(self) -> bool:
-        return bool(
-            self._pending
-            or self._blob_refs
-            or self._removed_refs
-            or self._jobs
-            or self._next_id != self._start[1]
-        )
 
     # Runs on the writer thread, inside the batch's SQLite transaction.
     def write(self, conn: sqlite3.Connection) -> None:
@@ -837,17 +817,11 @@ class SqliteTransaction:
             raise NotFoundError(account)
         if tuple(row) != self._start:
             raise WriteConflict(account)
-        modseq = self._start[0]
-        type_modseqs: dict[str, int] = {}
-        log_rows = []
-        for (type_name, object_id), (first, last, props) in self._changes.items():
-            if first == CREATED and last == DESTROYED:
-                continue
-            kind = CREATED if first == CREATED else last
-            modseq += 1
-            type_modseqs[type_name] = modseq
-            hint = ",".join(sorted(props)) if kind == UPDATED and props is not None else None
-            log_rows.append((account, modseq, type_name, object_id, kind, hint, now))
+        changes, type_modseqs, modseq = self.numbered_changes()
+        log_rows = [
+            (account, c.modseq, c.type_name, c.object_id, c.kind, c.properties, now)
+            for c in changes
+        ]
         indexers = self._store.indexers
         for (type_name, object_id), doc in self._pending.items():
             indexer = indexers.get(type_name)
@@ -885,97 +859,18 @@ class SqliteTransaction:
         self.changed_types = type_modseqs
 
     # The Transaction interface (called on the event loop).
-    async def get(self, type_name: str, ids: list[str]) -> dict[str, Document]:
-        found: dict[str, Document] = {}
-        missing = []
-        for object_id in ids:
-            key = (type_name, object_id)
-            if key in self._pending:
-                doc = self._pending[key]
-                if doc is not None:
-                    found[object_id] = doc
-            else:
-                missing.append(object_id)
-        if missing:
-            rows = await self._store.read(
-                lambda c: _select_ids(c, self.account_id, type_name, missing)
-            )
-            for (data,) in rows:
-                doc = orjson.loads(data)
-                found[doc["id"]] = doc
-        return found
+    async def _load(self, type_name: str, ids: list[str]) -> list[Document]:
+        rows = await self._store.read(lambda c: _select_ids(c, self.account_id, type_name, ids))
+        return [orjson.loads(data) for (data,) in rows]
 
-    async def all(self, type_name: str) -> list[Document]:
+    async def _load_all(self, type_name: str) -> list[Document]:
         rows = await self._store.read(
             lambda c: c.execute(
-                "SELECT id, data FROM objects WHERE account_id = ? AND type = ?",
+                "SELECT data FROM objects WHERE account_id = ? AND type = ?",
                 (self.account_id, type_name),
             ).fetchall()
         )
-        docs = {object_id: orjson.loads(data) for object_id, data in rows}
-        for (pending_type, object_id), doc in self._pending.items():
-            if pending_type != type_name:
-                continue
-            if doc is None:
-                docs.pop(object_id, None)
-            else:
-                docs[object_id] = doc
-        return list(docs.values())
+        return [orjson.loads(data) for (data,) in rows]
 
     async def modseq(self, type_name: str) -> int:
         return await self._store.read(lambda c: _type_modseq(c, self.account_id, type_name))
-
-    async def new_ids(self, prefix: str, count: int) -> list[str]:
-        ids = [prefix + _base36(self._next_id + i) for i in range(count)]
-        self._next_id += count
-        return ids
-
-    def _record(self, type_name: str, object_id: str, kind: int, props: set[str] | None) -> None:
-        key = (type_name, object_id)
-        entry = self._changes.get(key)
-        if entry is None:
-            self._changes[key] = [kind, kind, props]
-            return
-        entry[1] = kind
-        if kind == UPDATED:
-            entry[2] = None if entry[2] is None or props is None else entry[2] | props
-
-    async def create(self, type_name: str, doc: Document) -> None:
-        self._pending[(type_name, doc["id"])] = doc
-        self._record(type_name, doc["id"], CREATED, None)
-
-    async def update(
-        self, type_name: str, doc: Document, properties: set[str] | None = None
-    ) -> None:
-        self._pending[(type_name, doc["id"])] = doc
-        self._record(type_name, doc["id"], UPDATED, properties)
-
-    async def destroy(self, type_name: str, object_id: str) -> None:
-        self._pending[(type_name, object_id)] = None
-        self._record(type_name, object_id, DESTROYED, None)
-
-    async def add_blob_refs(self, refs: list[tuple[str, str]]) -> None:
-        self._blob_refs.extend(refs)
-
-    async def remove_blob_refs(self, ref: str) -> None:
-        # Commit deletes removed refs before inserting added ones, so a ref added earlier
-        # in this transaction must be dropped here, or it would outlive its removal.
-        self._blob_refs = [pair for pair in self._blob_refs if pair[1] != ref]
-        self._removed_refs.append(ref)
-
-    async def enqueue(
-        self, queue: str, payload: Document, due: float, job_id: str | None = None
-    ) -> str:
-        job_id = job_id or new_job_id()
-        self._jobs.append((queue, job_id, payload, due))
-        return job_id
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rem = divmod(number, 36)
-        out = digits[rem] + out
-        if number == 0:
-            return out

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .base import Document
-from .jobs import Job
+from .jobs import Job, new_job_id
 
 if TYPE_CHECKING:
     from .sqlite import SqliteDataStore
@@ -27,10 +27,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs (queue, due);
 """
-
-
-def new_job_id() -> str:
-    return "J" + secrets.token_hex(12)
 
 
 def insert_job(

@@ -29,6 +29,7 @@ from jmap.message.search import header_index
 from . import fts
 from .base import INDEX_ONLY, Document
 from .fts_snippet import read_snippets
+from .jobs import new_job_id
 from .mail import COUNTERS, EmailQuery, Snippet
 from .search import (
     SEARCH_QUEUE,
@@ -39,7 +40,7 @@ from .search import (
     text_leaves,
 )
 from .sqlite import SqliteDataStore
-from .sqlite_jobs import insert_job, new_job_id
+from .sqlite_jobs import insert_job
 from .sqlite_mail_query import Hits, compile_query, epoch
 
 SCHEMA_SQL = """
