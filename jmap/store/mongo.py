@@ -60,7 +60,7 @@ from .base import (
 from .mongo_jobs import INDEXES as JOB_INDEXES
 from .mongo_jobs import MongoJobQueue, job_upsert
 from .mongo_keys import escape, unescape
-from .write_buffer import CREATED, DESTROYED, UPDATED, WriteBuffer
+from .write_buffer import WriteBuffer, collapse_changes
 
 #: MongoDB's WriteConflict error code (a conflict the driver did not retry away)
 WRITE_CONFLICT_CODE = 112
@@ -538,7 +538,7 @@ class MongoDataStore:
             .sort("modseq", ASCENDING)
             .to_list()
         )
-        return _collapse(
+        return collapse_changes(
             [(r["modseq"], r["id"], r["kind"], r.get("props")) for r in rows],
             since,
             type_modseq,
@@ -641,42 +641,6 @@ def _stored(doc: Document) -> Document:
     if INDEX_ONLY not in doc:
         return doc
     return {k: v for k, v in doc.items() if k != INDEX_ONLY}
-
-
-def _collapse(
-    rows: list[tuple[int, str, int, str | None]], since: int, current: int, max_changes: int | None
-) -> Changes:
-    """Fold change-log rows (in modseq order) into created/updated/destroyed lists, stopping
-    before the change that would make more than ``max_changes`` distinct ids."""
-    first_kind: dict[str, int] = {}
-    last_kind: dict[str, int] = {}
-    props: set[str] | None = set()
-    upto = since
-    has_more = False
-    for modseq, object_id, kind, prop_hint in rows:
-        if object_id not in first_kind:
-            if max_changes is not None and len(first_kind) >= max_changes:
-                has_more = True
-                break
-            first_kind[object_id] = kind
-        last_kind[object_id] = kind
-        if kind == UPDATED and props is not None:
-            props = props | set(prop_hint.split(",")) if prop_hint else None
-        upto = modseq
-    changes = Changes(old_modseq=since, new_modseq=upto if has_more else current, has_more=has_more)
-    for object_id, first in first_kind.items():
-        last = last_kind[object_id]
-        if first == CREATED:
-            if last != DESTROYED:
-                changes.created.append(object_id)
-        elif last == DESTROYED:
-            changes.destroyed.append(object_id)
-        else:
-            changes.updated.append(object_id)
-    changes.updated_properties = (
-        props if changes.updated and not changes.created and not changes.destroyed else None
-    )
-    return changes
 
 
 def object_key(account_id: str, type_name: str, object_id: str) -> dict[str, str]:

@@ -47,7 +47,7 @@ from .base import (
 )
 from .sqlite_jobs import SCHEMA as JOBS_SCHEMA
 from .sqlite_jobs import SqliteJobQueue, insert_job
-from .write_buffer import CREATED, DESTROYED, UPDATED, WriteBuffer
+from .write_buffer import WriteBuffer, collapse_changes
 
 T = TypeVar("T")
 
@@ -604,7 +604,7 @@ class SqliteDataStore:
                 "WHERE account_id = ? AND type = ? AND modseq > ? ORDER BY modseq",
                 (account_id, type_name, since),
             )
-            return _collapse(rows, since, type_modseq, max_changes)
+            return collapse_changes(rows, since, type_modseq, max_changes)
 
         return await self.read(run)
 
@@ -742,43 +742,6 @@ def _select_ids(
             ).fetchall()
         )
     return rows
-
-
-def _collapse(rows: Any, since: int, current: int, max_changes: int | None) -> Changes:
-    """Fold change-log rows (in modseq order) into created/updated/destroyed lists.
-
-    Stops before the change that would make more than ``max_changes`` distinct ids, so the
-    returned intermediate state never splits one id's history in a misleading way.
-    """
-    first_kind: dict[str, int] = {}
-    last_kind: dict[str, int] = {}
-    props: set[str] | None = set()
-    upto = since
-    has_more = False
-    for modseq, object_id, kind, prop_hint in rows:
-        if object_id not in first_kind:
-            if max_changes is not None and len(first_kind) >= max_changes:
-                has_more = True
-                break
-            first_kind[object_id] = kind
-        last_kind[object_id] = kind
-        if kind == UPDATED and props is not None:
-            props = props | set(prop_hint.split(",")) if prop_hint else None
-        upto = modseq
-    changes = Changes(old_modseq=since, new_modseq=upto if has_more else current, has_more=has_more)
-    for object_id, first in first_kind.items():
-        last = last_kind[object_id]
-        if first == CREATED:
-            if last != DESTROYED:
-                changes.created.append(object_id)
-        elif last == DESTROYED:
-            changes.destroyed.append(object_id)
-        else:
-            changes.updated.append(object_id)
-    changes.updated_properties = (
-        props if changes.updated and not changes.created and not (changes.destroyed) else None
-    )
-    return changes
 
 
 def _flush_one(conn: sqlite3.Connection, tx: Writes, batch_open: bool) -> None:

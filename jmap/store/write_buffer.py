@@ -1,14 +1,15 @@
 """What every data backend's ``Transaction`` does alike: it buffers one method call's
 writes, lets the call's reads see them, and numbers the changes for the change log when it
-commits. A backend subclasses ``WriteBuffer`` and supplies how committed documents are read
-(``_load``, ``_load_all``, ``modseq``) and how the buffer is written."""
+commits; and how change-log entries fold into a /changes answer. A backend subclasses
+``WriteBuffer`` and supplies how committed documents are read (``_load``, ``_load_all``,
+``modseq``) and how the buffer is written."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Document
+from .base import Changes, Document
 from .jobs import new_job_id
 
 CREATED, UPDATED, DESTROYED = 1, 2, 3
@@ -156,3 +157,39 @@ class WriteBuffer:
         job_id = job_id or new_job_id()
         self._jobs.append((queue, job_id, payload, due))
         return job_id
+
+
+def collapse_changes(
+    rows: list[tuple[int, str, int, str | None]], since: int, current: int, max_changes: int | None
+) -> Changes:
+    """Fold change-log rows (in modseq order) into created/updated/destroyed lists, stopping
+    before the change that would make more than ``max_changes`` distinct ids."""
+    first_kind: dict[str, int] = {}
+    last_kind: dict[str, int] = {}
+    props: set[str] | None = set()
+    upto = since
+    has_more = False
+    for modseq, object_id, kind, prop_hint in rows:
+        if object_id not in first_kind:
+            if max_changes is not None and len(first_kind) >= max_changes:
+                has_more = True
+                break
+            first_kind[object_id] = kind
+        last_kind[object_id] = kind
+        if kind == UPDATED and props is not None:
+            props = props | set(prop_hint.split(",")) if prop_hint else None
+        upto = modseq
+    changes = Changes(old_modseq=since, new_modseq=upto if has_more else current, has_more=has_more)
+    for object_id, first in first_kind.items():
+        last = last_kind[object_id]
+        if first == CREATED:
+            if last != DESTROYED:
+                changes.created.append(object_id)
+        elif last == DESTROYED:
+            changes.destroyed.append(object_id)
+        else:
+            changes.updated.append(object_id)
+    changes.updated_properties = (
+        props if changes.updated and not changes.created and not changes.destroyed else None
+    )
+    return changes
