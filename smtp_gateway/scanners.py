@@ -65,8 +65,10 @@ class RspamdScanner:
         ]
         if self._password:
             headers.append(("Password", self._password))
+        # SMTPUTF8 addresses are not ASCII: header values go as UTF-8 octets
+        encoded = [(name, value.encode("utf-8")) for name, value in headers]
         try:
-            response = await self._client.post(self._url, content=raw, headers=headers)
+            response = await self._client.post(self._url, content=raw, headers=encoded)
             response.raise_for_status()
             answer = orjson.loads(response.content)
             action = str(answer["action"])

@@ -57,6 +57,20 @@ def test_rspamd_passes_ordinary_mail(rspamd_url):
     assert result.score is not None and "rspamd action=" in result.detail
 
 
+def test_rspamd_takes_an_smtputf8_envelope(rspamd_url):
+    envelope = Envelope("127.0.0.1", "client.example.org", "jörg@bücher.example", ["ana@例え.jp"])
+
+    async def run() -> ScanResult:
+        scanner = RspamdScanner(rspamd_url)
+        try:
+            return await scanner.scan(message(), envelope, "mx.example.com")
+        finally:
+            await scanner.close()
+
+    result = asyncio.run(run())  # a verdict (rspamd's own), not ScannerUnavailable
+    assert result.verdict in ("clean", "spam") and "rspamd action=" in result.detail
+
+
 def test_rspamd_rejects_gtube(rspamd_url):
     result = scan(RspamdScanner(rspamd_url), message(GTUBE))
     assert result.verdict == "reject", result
