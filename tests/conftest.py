@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import os
 import shutil
 import socket
@@ -22,8 +23,35 @@ import pytest
 from jmap.provision import add_account
 from jmap.store.factory import open_data_store
 from tests.mongo.servers import data_backend_url
+from tests.processes import free_port
+from tests.scan_servers import Engine, start_engines
 
 pytest_plugins = ["tests.mongo.fixtures"]
+
+_SMTP_TESTS = Path(__file__).parent / "smtp"
+_engines: list[Engine] = []
+
+
+def _selects_smtp_tests(config: pytest.Config) -> bool:
+    for arg in config.args:
+        path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+        if path == _SMTP_TESTS or path in _SMTP_TESTS.parents or _SMTP_TESTS in path.parents:
+            return True
+    return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # in the process that runs the session only (not in each pytest-xdist worker)
+    if not hasattr(config, "workerinput") and _selects_smtp_tests(config):
+        folder = Path(tempfile.mkdtemp(prefix="fulmar-scanners-"))
+        _engines.extend(start_engines(folder))
+        config.add_cleanup(functools.partial(shutil.rmtree, folder, True))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _engines:
+        _engines.pop().stop()
+
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -35,12 +63,6 @@ USERS = {"alice@example.com": "alice-password", "bob@example.com": "bob-password
 # Servers started by the tests take no SMTP port unless a test gives one (--smtp-listen):
 # the default 127.0.0.1:2525 could be taken, and two servers cannot share it.
 os.environ["FULMAR_SMTP_LISTEN"] = ""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _provision(data_dir: Path, users: dict[str, str]) -> None:

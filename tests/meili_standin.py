@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import queue
 import re
-import socket
 import threading
 import time
 import unicodedata
@@ -38,6 +37,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.processes import free_port
 
 DEFAULT_MAX_TOTAL_HITS = 1000
 _WORD = re.compile(r"[^\W_]+")
@@ -337,12 +338,6 @@ def build_app(state: StandInState, key: str | None) -> Starlette:
 def _error(exc: ApiError) -> JSONResponse:
     body = {"message": exc.message, "code": exc.code, "type": "invalid_request", "link": ""}
     return JSONResponse(body, status_code=exc.status)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class MeiliStandIn:

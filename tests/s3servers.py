@@ -11,10 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +20,8 @@ from typing import Any
 import pytest
 
 from jmap.s3_url import S3Url
-from tests.conftest import free_port
 from tests.corpus import in_ci
+from tests.processes import ServerProcess, free_port, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
 MOTO_SERVER = Path(sys.executable).parent / "moto_server"
@@ -35,13 +32,9 @@ S3RVER_KEY = S3RVER_SECRET = "S3RVER"
 
 
 @dataclass
-class S3Server:
-    name: str
-    port: int
-    access_key: str
-    secret_key: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+class S3Server(ServerProcess):
+    access_key: str = ""
+    secret_key: str = ""
     #: s3rver's data folder (it has no ListMultipartUploads: its uploads are read there)
     data_dir: Path | None = None
 
@@ -64,9 +57,6 @@ class S3Server:
             "?region=us-east-1"
         )
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
     def unfinished_uploads(self, client: Any, bucket: str) -> list[str]:
         """Multipart uploads begun and neither completed nor aborted."""
         if self.data_dir is None:
@@ -88,20 +78,14 @@ def _missing(what: str) -> None:
 
 
 def _start(name: str, command: list[str], port: int, log_path: Path, **creds: Any) -> S3Server:
-    log = log_path.open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    server = S3Server(name, port, creds["key"], creds["secret"], process, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited:\n{server.log()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return server
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"{name} did not start:\n{server.log()}")
+    process = spawn(command, log_path)
+    server = S3Server(name, process, port, log_path, creds["key"], creds["secret"])
+    try:
+        server.wait_ready()
+    except RuntimeError:
+        process.kill()
+        raise
+    return server
 
 
 def start_moto(folder: Path) -> S3Server:
@@ -115,21 +99,12 @@ def start_moto(folder: Path) -> S3Server:
     )
 
 
-def stop(server: S3Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
-
-
 @pytest.fixture(scope="session")
 def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """moto's S3 in server mode (it accepts any credentials)."""
     server = start_moto(tmp_path_factory.mktemp("moto"))
     yield server
-    stop(server)
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -158,4 +133,4 @@ def s3rver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     )
     server.data_dir = folder / "data"
     yield server
-    stop(server)
+    server.stop()

@@ -13,16 +13,13 @@ import hashlib
 import os
 import pwd
 import shutil
-import socket
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
 from tests.corpus import in_ci
+from tests.processes import ServerProcess, free_port, spawn, wait_for_port
 
 #: the EICAR anti-virus test file; the test database below names it
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -30,10 +27,20 @@ EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 
+#: how the engines' addresses reach the test processes (pytest-xdist's workers inherit the
+#: controller's environment); set one beforehand to use an engine running elsewhere
+ADDRESS_ENV = {"rspamd": "FULMAR_TEST_RSPAMD_URL", "clamd": "FULMAR_TEST_CLAMD_ADDRESS"}
+_FAILED = "failed to start: "
+
+
+def installed(binary: str) -> str | None:
+    if path := shutil.which(binary):
+        return path
+    return f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None
+
+
 def require(binary: str, package: str) -> str:
-    path = shutil.which(binary) or (
-        f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None
-    )
+    path = installed(binary)
     if path is None:
         reason = f"{binary} is not installed (Debian package {package}; `make test` installs it)"
         if in_ci():
@@ -42,34 +49,42 @@ def require(binary: str, package: str) -> str:
     return path
 
 
-@dataclass
-class Engine:
-    """A scanning engine's process, started at once and waited for when first used."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    address: str
-
-    def ready(self, seconds: float = 180) -> str:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"exited: {self.log.read_text(errors='replace')[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self.address
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"did not start: {self.log.read_text(errors='replace')[-2000:]}")
-
-    def stop(self) -> None:
-        self.process.terminate()
+def start_engines(folder: Path) -> list[Engine]:
+    """Start each installed engine not named in the environment already, and publish its
+    address there. Done once, by the process that runs the session, before the tests
+    (rspamd loads its rules for half a minute or more while the other tests run)."""
+    engines: list[Engine] = []
+    for name, start in (("rspamd", start_rspamd), ("clamd", start_clamd)):
+        if os.environ.get(ADDRESS_ENV[name]) or installed(name) is None:
+            continue
         try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            engine = start(folder / name)
+        except Exception as exc:  # reported by the tests that need the engine
+            os.environ[ADDRESS_ENV[name]] = _FAILED + str(exc)
+            continue
+        engines.append(engine)
+        os.environ[ADDRESS_ENV[name]] = engine.address
+    return engines
+
+
+def engine_address(name: str, package: str, seconds: float = 180) -> str:
+    """The address of a started engine, once it accepts connections."""
+    address = os.environ.get(ADDRESS_ENV[name])
+    if not address:
+        require(name, package)  # skips, or fails under CI
+        raise RuntimeError(f"{name} was not started (tests/conftest.py starts it)")
+    if address.startswith(_FAILED):
+        raise RuntimeError(f"{name} {address}")
+    port = int(address.rsplit(":", 1)[1])
+    wait_for_port(port, seconds, name)
+    return address
+
+
+@dataclass
+class Engine(ServerProcess):
+    """A scanning engine's process, started at once and used when it accepts connections."""
+
+    address: str = ""
 
 
 def start_rspamd(folder: Path) -> Engine:
@@ -95,8 +110,7 @@ def start_rspamd(folder: Path) -> Engine:
     args = [binary, "-f", "-i", "-u", user, "-g", group, "-p", str(folder / "run" / "pid")]
     for name, value in variables.items():
         args += ["--var", f"{name}={value}"]
-    process = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    return Engine(process, port, log, f"http://127.0.0.1:{port}")
+    return Engine("rspamd", spawn(args, log), port, log, f"http://127.0.0.1:{port}")
 
 
 def start_clamd(folder: Path) -> Engine:
@@ -116,7 +130,4 @@ def start_clamd(folder: Path) -> Engine:
         f"User {pwd.getpwuid(os.getuid()).pw_name}\n"
     )
     log = folder / "clamd.out"
-    process = subprocess.Popen(
-        [binary, "-c", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
-    return Engine(process, port, log, f"127.0.0.1:{port}")
+    return Engine("clamd", spawn([binary, "-c", str(config)], log), port, log, f"127.0.0.1:{port}")

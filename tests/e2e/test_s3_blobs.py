@@ -23,7 +23,7 @@ from jmap.store.factory import open_data_store
 from jmap.store.s3 import key_of
 from tests.conftest import FULMAR, FulmarServer, free_port, start_server
 from tests.mail.conftest import mailboxes, upload
-from tests.s3servers import S3Server, moto_s3, start_moto, stop
+from tests.s3servers import S3Server, moto_s3, start_moto
 
 __all__ = ["moto_s3"]
 
@@ -183,7 +183,7 @@ def test_s3_going_away_answers_503_not_500(tmp_path: Path):
         alice = server.client("alice@example.com")
         blob = upload(alice, b"stored while S3 was up", "text/plain")
     finally:
-        stop(s3)
+        s3.stop()
     try:
         refused = alice.http.post(f"/jmap/upload/{alice.account_id}/", content=b"new bytes")
         assert refused.status_code == 503 and refused.headers["retry-after"] == "5"

@@ -16,16 +16,15 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from tests.processes import ServerProcess, free_port, spawn
 
 REPO = Path(__file__).resolve().parents[2]
 NX27017 = "mongo-emulator-nx27017"
@@ -58,42 +57,11 @@ def lacks(backend: str, feature: str) -> str | None:
     return LACKS.get(backend, {}).get(feature) or None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
-class EmulatorProcess:
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
+class EmulatorProcess(ServerProcess):
     @property
     def url(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start:\n{self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def mongoeco_missing() -> str | None:
@@ -131,10 +99,8 @@ def start_emulator(name: str, workdir: Path) -> EmulatorProcess:
                 pytest.fail(f"{MONGOECO}: {missing} (required under CI)")
             pytest.skip(f"{MONGOECO}: {missing}")
         command = [str(MONGOECO_PYTHON), str(MONGOECO_MAIN), str(port)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-    emulator = EmulatorProcess(name, process, port, log_path)
-    emulator.wait_ready()
+    emulator = EmulatorProcess(name, spawn(command, log_path, cwd=workdir), port, log_path)
+    emulator.wait_ready(timeout=30)
     return emulator
 
 

@@ -12,7 +12,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from jmap.auth import new_token
 from jmap.provision import add_account
 from jmap.store.sqlite import SqliteDataStore
 from tests.conftest import Client as JmapClient
+from tests.processes import free_port
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -55,12 +55,6 @@ push_reauth_seconds = 2
 [limits]
 max_size_request = 100000
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def provision(data_dir: Path, users: tuple[str, ...] = USERS) -> dict[str, str]:

@@ -5,7 +5,6 @@ real methods and worker) driven with a clock the test sets, and an aiosmtpd sink
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,18 +26,13 @@ from jmap.store.files import FileBlobStore
 from methods import build_registry
 from smtp_gateway.outbound import OutboundWorker
 from smtp_gateway.queues import INBOUND, OUTBOUND
+from tests.processes import free_port
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
 SUBMISSION = "urn:ietf:params:jmap:submission"
 USING = [CORE, MAIL, SUBMISSION]
 PASSWORD = "outbound-test-password"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RecordingBus:

@@ -134,7 +134,7 @@ def test_wrong_credentials_fail_clearly(s3rver: S3Server, tmp_path: Path):
 
 def test_unreachable_server_is_a_store_error(tmp_path: Path):
     port = free_port()  # nothing listens there
-    location = S3Server("none", port, "k", "s", None, tmp_path / "log").location("gone")  # type: ignore[arg-type]
+    location = S3Server("none", None, port, tmp_path / "log", "k", "s").location("gone")  # type: ignore[arg-type]
     (tmp_path / "spool").mkdir()
     store = S3BlobStore(location, tmp_path / "spool")
 

@@ -185,9 +185,14 @@ def test_written_before_lists_older_blobs_in_batches(run_blobs):
         listed = [blob_id for batch in batches for blob_id in batch]
         assert sorted(listed) == sorted(old) and new not in listed
         assert len(batches) >= 2
-        # writing old bytes again makes them new
+        # writing old bytes again makes them new: the sweep's delete keeps them
         await blobs.put(b"old 0")
         again = [b async for batch in blobs.written_before(cutoff) for b in batch]
-        assert old[0] not in again
+        if run_blobs.backend.name != "s3-s3rver":
+            assert old[0] not in again
+        # (s3rver keeps an object's mtime, its LastModified, on a copy onto itself, so its
+        # listing can still offer the blob; the recorded write time decides the delete)
+        await blobs.delete(old[0], written_before=cutoff)
+        assert await blobs.get(old[0]) == b"old 0"
 
     run_blobs(body)
