@@ -68,11 +68,16 @@ MONGO_SUBSET := tests/mail/test_query.py::test_filters tests/mail/test_query.py:
 	tests/mail/test_trash_counters.py::test_unread_threads_apply_the_trash_rule \
 	tests/e2e/test_mailbox.py::test_changes_round_trip
 
+## Test processes (pytest-xdist): most tests wait on servers they started, so a few more
+## processes than cores; each test file runs whole in one process (its servers are shared).
+TEST_WORKERS ?= 3
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 ## Install test dependencies and run the whole suite, then the MongoDB subset.
 test: $(TSTAMP) $(ECO_STAMP) test-servers
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
-	FULMAR_TEST_DATA_BACKEND=$(MONGO_DATA_BACKEND) $(BIN)/python -m pytest -q $(MONGO_SUBSET)
+	$(PYTEST)
+	FULMAR_TEST_DATA_BACKEND=$(MONGO_DATA_BACKEND) $(PYTEST) $(MONGO_SUBSET)
 
 lint: $(TSTAMP)
 	$(BIN)/ruff check .

@@ -137,13 +137,7 @@ main.add_command(mongo_group)
 @config_option
 def serve(config_file: str | None, **options: Any) -> None:
     """Run the JMAP server."""
-    import uvicorn
-
-    from .app import create_app
-    from .observability import setup_logging
-    from .serving import uvicorn_options
-
-    config = _config(config_file=config_file, **options)
+    config = _config(config_file=config_file, **options)  # a mistake is told before loading
     if bool(config.tls_cert) != bool(config.tls_key):
         raise click.ClickException("--tls-cert and --tls-key go together")
     from smtp_gateway.listener import smtp_listen_problem
@@ -154,6 +148,12 @@ def serve(config_file: str | None, **options: Any) -> None:
 
     if problems := submission_listen_problems(config):
         raise click.ClickException(problems[0])
+    import uvicorn
+
+    from .app import create_app
+    from .observability import setup_logging
+    from .serving import uvicorn_options
+
     setup_logging(config.log_level)
     if not holds_data(config.data_dir):
         click.echo(f"Creating a new data directory: {config.data_dir.resolve()}", err=True)

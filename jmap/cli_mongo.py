@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pymongo.errors import OperationFailure, PyMongoError
 
 from .config import ConfigError, load_config
 from .store.base import StoreError
-from .store.mongo import SCHEMA_VERSION
-from .store.mongo_mail import MongoMailStore
+
+if TYPE_CHECKING:
+    from .store.mongo_mail import MongoMailStore
 
 #: MongoDB's error codes for a missing privilege
 UNAUTHORIZED = (13, 18)
@@ -40,6 +40,10 @@ def as_shell(commands: list[dict[str, Any]]) -> str:
 
 
 async def init(url: str, echo: Any = click.echo) -> None:
+    # pymongo is loaded by the commands that use it, not by every ``fulmar`` command
+    from .store.mongo import SCHEMA_VERSION
+    from .store.mongo_mail import MongoMailStore
+
     store = MongoMailStore(url)
     await store.open()  # refuses a database of a newer schema
     try:
@@ -57,6 +61,8 @@ async def init(url: str, echo: Any = click.echo) -> None:
 
 
 async def _shard(store: MongoMailStore, echo: Any) -> None:
+    from pymongo.errors import OperationFailure
+
     collections = store.sharded_collections()
     for name in collections:  # a hashed shard key needs its hashed index
         await store.db[name].create_index([("account_id", "hashed")])
@@ -91,6 +97,8 @@ def init_command(url: str | None, config_file: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     if not url:
         raise click.ClickException("no MongoDB URL: give --url or set FULMAR_MONGODB_URL")
+    from pymongo.errors import PyMongoError
+
     try:
         asyncio.run(init(url))
     except (PyMongoError, StoreError) as exc:

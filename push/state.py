@@ -21,6 +21,7 @@ HIDDEN_TYPES = frozenset({"PushSubscription"})
 def is_hidden(type_name: str) -> bool:
     return type_name in HIDDEN_TYPES or type_name.startswith("_")
 
+
 TypeStates = dict[str, int]
 
 
