@@ -2,12 +2,18 @@
 text search and header searches on it, over HTTP against a real server.
 
     .venv/bin/python bench/mail.py --messages 100000
+    .venv/bin/python bench/mail.py --messages 10000 --data-backend mongo-emulator-nx27017
+
+``--data-backend`` puts the data role on one of the MongoDB-protocol emulators the tests use
+(see tests/mongo/servers.py): their figures say how Fulmar's queries behave over the wire
+protocol, not how a MongoDB server performs; they are labelled so.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import sys
 import tempfile
@@ -26,6 +32,7 @@ from jmap.provision import add_account
 from jmap.store.factory import open_data_store
 from jmap.store.files import FileBlobStore
 from tests.conftest import FulmarServer, free_port
+from tests.mongo.servers import BACKEND_ENV, EMULATORS, data_backend_url
 
 ADDRESS, PASSWORD = "bench@example.com", "bench-password"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -63,7 +70,7 @@ def generate(path: Path, count: int, seed: int = 1) -> None:
 
 
 async def import_mailbox(data_dir: Path, mbox: Path) -> tuple[int, float]:
-    data = open_data_store(data_dir / "fulmar.db")
+    data = open_data_store(data_dir / "fulmar.db", mongodb_url=data_backend_url(data_dir))
     await data.open()
     try:
         await add_account(data, ADDRESS, PASSWORD)
@@ -154,7 +161,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument(
+        "--data-backend",
+        choices=["sqlite", *EMULATORS],
+        default="sqlite",
+        help="the data role: embedded SQLite, or a MongoDB emulator (labelled: not a server)",
+    )
     args = parser.parse_args()
+    os.environ[BACKEND_ENV] = args.data_backend  # the import and the server both follow it
+    if args.data_backend == "sqlite":
+        print("data backend: sqlite (embedded)")
+    else:
+        print(f"data backend: {args.data_backend} (an EMULATOR of MongoDB, not a MongoDB server)")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         mbox, data_dir = root / "inbox.mbox", root / "data"
