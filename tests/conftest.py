@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from jmap.provision import add_account
+from jmap.store.base import DataStore
 from jmap.store.factory import open_data_store
 from tests.mongo.servers import data_backend_url
 from tests.processes import free_port
@@ -65,9 +66,23 @@ USERS = {"alice@example.com": "alice-password", "bob@example.com": "bob-password
 os.environ["FULMAR_SMTP_LISTEN"] = ""
 
 
+def backend_env(data_dir: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a server or CLI process on ``data_dir``: the data backend under
+    test (``FULMAR_TEST_DATA_BACKEND``) with ``env`` over this process's."""
+    result = {**os.environ, **(env or {})}
+    if (url := data_backend_url(data_dir)) is not None:
+        result["FULMAR_MONGODB_URL"] = url
+    return result
+
+
+def open_test_store(data_dir: Path) -> DataStore:
+    """The data store of a test server's ``data_dir``, on the backend under test."""
+    return open_data_store(data_dir / "fulmar.db", data_backend_url(data_dir))
+
+
 def _provision(data_dir: Path, users: dict[str, str]) -> None:
     async def run() -> None:
-        data = open_data_store(data_dir / "fulmar.db", data_backend_url(data_dir))
+        data = open_test_store(data_dir)
         await data.open()
         try:
             for address, password in users.items():
@@ -193,11 +208,7 @@ class FulmarServer:
 
     def process_env(self) -> dict[str, str]:
         """The environment of the server and CLI processes (the data backend under test)."""
-        env = {**os.environ, **self.env}
-        url = data_backend_url(self.data_dir)
-        if url is not None:
-            env["FULMAR_MONGODB_URL"] = url
-        return env
+        return backend_env(self.data_dir, self.env)
 
     def stop(self) -> int | None:
         if self.process is None:

@@ -19,9 +19,8 @@ from minio import Minio
 from jmap.config import load_config
 from jmap.housekeeping import sweep_orphan_blobs
 from jmap.store.blob_factory import blob_store
-from jmap.store.factory import open_data_store
 from jmap.store.s3 import key_of
-from tests.conftest import FULMAR, FulmarServer, free_port, start_server
+from tests.conftest import FULMAR, FulmarServer, free_port, open_test_store, start_server
 from tests.mail.conftest import mailboxes, upload
 from tests.s3servers import S3Server, moto_s3, start_moto
 
@@ -105,7 +104,7 @@ def test_upload_import_download_sweep_restart(moto_s3: S3Server, s3_server):
     config = load_config(environ={"FULMAR_S3_URL": moto_s3.url(bucket)}, data_dir=server.data_dir)
 
     async def sweep() -> int:
-        data = open_data_store(config.database_path)
+        data = open_test_store(server.data_dir)
         await data.open()
         try:
             async with blob_store(config) as blobs:
@@ -127,8 +126,8 @@ def test_upload_import_download_sweep_restart(moto_s3: S3Server, s3_server):
 
 def test_cli_import_and_remove_use_the_bucket(moto_s3: S3Server, tmp_path: Path):
     bucket = "cli-" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:16]
-    env = {**os.environ, "FULMAR_S3_URL": moto_s3.url(bucket)}
     server = start_server(tmp_path / "fulmar", env={"FULMAR_S3_URL": moto_s3.url(bucket)})
+    env = server.process_env()
     server.stop()  # the data directory exists now; the CLI works on it alone
     eml = tmp_path / "one.eml"
     eml.write_bytes(raw_message())

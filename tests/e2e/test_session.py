@@ -97,6 +97,7 @@ def test_missing_or_wrong_credentials_get_401_with_challenge(server: FulmarServe
 def test_bearer_token_from_the_cli(server: FulmarServer):
     token = subprocess.run(
         [FULMAR, "token", "create", "bob@example.com", "--data-dir", str(server.data_dir)],
+        env=server.process_env(),
         check=True,
         capture_output=True,
         text=True,

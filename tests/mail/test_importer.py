@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.conftest import FULMAR, USERS, FulmarServer, create_accounts, free_port
+from tests.conftest import FULMAR, USERS, FulmarServer, backend_env, create_accounts, free_port
 
 from .conftest import assert_counters_exact, mailboxes, message
 
@@ -12,6 +12,7 @@ from .conftest import assert_counters_exact, mailboxes, message
 def run_import(data_dir, *paths):
     return subprocess.run(
         [FULMAR, "import", "alice@example.com", *map(str, paths), "--data-dir", str(data_dir)],
+        env=backend_env(data_dir),
         capture_output=True,
         text=True,
         timeout=60,
@@ -81,6 +82,7 @@ def test_import_unknown_address(tmp_path):
     mbox.write_bytes(b"")
     result = subprocess.run(
         [FULMAR, "import", "nobody@example.com", str(mbox), "--data-dir", str(data_dir)],
+        env=backend_env(data_dir),
         capture_output=True,
         text=True,
         timeout=60,

@@ -68,15 +68,14 @@ def test_copy_between_accounts(server, alice, bob):
 def test_copy_with_destroy_original(tmp_path):
     import asyncio
 
-    from jmap.store.factory import open_data_store
-    from tests.conftest import start_server
+    from tests.conftest import open_test_store, start_server
 
     server = start_server(tmp_path / "d")
     try:
         alice, bob = server.client("alice@example.com"), server.client("bob@example.com")
 
         async def share() -> None:
-            data = open_data_store(tmp_path / "d" / "fulmar.db")
+            data = open_test_store(tmp_path / "d")
             await data.open()
             alice_principal = await data.principal_by_login("alice@example.com")
             await data.grant(bob.account_id, alice_principal.id, read_only=False)

@@ -73,6 +73,7 @@ def test_cli_import_skips_large_messages(limited, tmp_path):
     args = ["import", "alice@example.com", str(mbox), "--data-dir", str(server.data_dir)]
     result = subprocess.run(
         [FULMAR, *args, "--config", str(config)],
+        env=server.process_env(),
         capture_output=True,
         text=True,
         timeout=60,
