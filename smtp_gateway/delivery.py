@@ -40,6 +40,7 @@ from methods.email_write import EmailWriter
 from methods.mailbox import MailboxType
 
 from .bounces import record_bounce
+from .feedback import consume_feedback
 from .inbound import HOLD_PREFIX, INBOUND
 from .vacation import reply_if_away
 
@@ -167,6 +168,8 @@ class DeliveryWorker:
         if octets is None:
             log.error("inbound job %s: its message (blob %s) is gone; dropped", job.id, blob_id)
             return True
+        if await consume_feedback(self.services, job, octets, self.clock()):
+            return True  # a feedback report about our mail: recorded, not filed
         try:
             model = await self.services.workers.run(WORKER_OWNER, email_tasks.parse, octets, False)
         except BudgetExceeded:

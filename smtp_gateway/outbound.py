@@ -32,6 +32,7 @@ from .bounces import bounce_address, is_hard_bounce, suppress, suppressed, verp_
 from .dsn import RecipientReport, build_dsn
 from .hostname import smtp_hostname
 from .local import LocalDirectory
+from .mail_metrics import MAIL_METRICS, sending_domain
 from .mta_sts import MtaSts, PolicyFetcher
 from .queues import INBOUND, OUTBOUND, inbound_payload, send_ref
 from .retry import next_attempt
@@ -45,6 +46,8 @@ SUBMISSION = "EmailSubmission"
 Signer = Callable[[bytes, str], Awaitable[bytes]]
 LOCAL_REPLY = Reply(250, "2.1.5 Delivered to a local mailbox")
 UNKNOWN_LOCAL = Reply(550, "5.1.1 No such local mailbox")
+#: the reply of a recipient on the account's suppression list
+SUPPRESSED = "550 5.7.1 Not sent: this address is suppressed"
 #: the status of a recipient given up on (RFC 3463: delivery time expired)
 EXPIRED = "4.4.7"
 
@@ -250,7 +253,7 @@ class OutboundWorker:
             self.services.data, account_id, pending, self.now(), config.smtp_suppress_days
         )
         for rcpt, reason in blocked.items():
-            work.replies[rcpt] = Reply(550, f"5.7.1 Not sent: this address bounced ({reason})")
+            work.replies[rcpt] = Reply(550, f"{SUPPRESSED[4:]} ({reason})")
         return work
 
     def _lane_limit(self, key: str) -> asyncio.Semaphore:
@@ -352,6 +355,8 @@ class OutboundWorker:
         async with self.services.write(account_id) as tx:
             for plan in plans:
                 await self._apply(tx, plan, now)
+        for plan in plans:
+            _count(plan)
         await asyncio.gather(*(self._hand_back(plan, now) for plan in plans))
 
     async def _plan(self, work: _Work, now: float) -> _Plan:
@@ -434,6 +439,22 @@ class OutboundWorker:
             remote_mta=work.remote_mta.get(rcpt),
             will_retry_until=until,
         )
+
+
+def _count(plan: _Plan) -> None:
+    """The attempt's recipients in the metrics (once its record is committed)."""
+    payload = plan.work.payload
+    domain = sending_domain(payload["mailFrom"] or payload.get("signDomain", ""))
+    if plan.left:
+        MAIL_METRICS.outbound.labels(domain, "deferred").inc(len(plan.left))
+    for delivered, reply in plan.final.values():
+        if delivered == "yes":
+            MAIL_METRICS.outbound.labels(domain, "delivered").inc()
+        elif reply.line.startswith(SUPPRESSED):
+            MAIL_METRICS.outbound.labels(domain, "suppressed").inc()
+        else:
+            MAIL_METRICS.outbound.labels(domain, "failed").inc()
+            MAIL_METRICS.bounced(domain, reply.status)
 
 
 def _router(config: Config, resolver: Resolver | None, now: Callable[[], float]) -> Router:

@@ -89,7 +89,8 @@ def test_a_later_dsn_updates_the_submission_and_suppresses_the_address(tmp_path)
     assert sub["deliveryStatus"]["fine@example.net"]["delivered"] == "yes"
     assert len(sub["dsnBlobIds"]) == 1
     assert second["deliveryStatus"]["gone@example.net"]["delivered"] == "no"
-    assert "bounced" in second["deliveryStatus"]["gone@example.net"]["smtpReply"]
+    reply = second["deliveryStatus"]["gone@example.net"]["smtpReply"]
+    assert reply.startswith("550 5.7.1") and "suppressed" in reply and "5.1.1" in reply
     assert rcpts[1] == ["fine@example.net"]
 
 
