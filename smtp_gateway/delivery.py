@@ -42,6 +42,7 @@ from methods.mailbox import MailboxType
 from .bounces import record_bounce
 from .feedback import consume_feedback
 from .inbound import HOLD_PREFIX, INBOUND
+from .queues import release_hold
 from .vacation import reply_if_away
 
 log = logging.getLogger("fulmar.smtp.delivery")
@@ -194,6 +195,7 @@ class DeliveryWorker:
                 )
             except NotFoundError:
                 log.warning("inbound job %s: account %s is gone", job.id, account_id)
+        await release_hold(self.services, job)
         await self._after_delivery(job, octets)
         return True
 

@@ -47,9 +47,9 @@ from jmap.store.jobs import Job
 
 from .arf import MAX_REPORT_OCTETS, FeedbackReport, parse_arf
 from .bounces import parse_bounce_address, suppress, verp_secret
-from .inbound import HOLD_PREFIX
 from .local import LocalDirectory
 from .mail_metrics import MAIL_METRICS, sending_domain
+from .queues import HOLD_PREFIX, release_hold
 
 log = logging.getLogger("fulmar.smtp.feedback")
 
@@ -192,6 +192,7 @@ async def consume_feedback(services: Services, job: Job, octets: bytes, now: flo
                     reason = f"complaint: {report.feedback_type}"
                     await suppress(tx, rcpt, reason, now, kind="complaint")
     await _release(services, job)
+    await release_hold(services, job)
     if created and complaint:
         MAIL_METRICS.complaints.labels(domain).inc()
     log.info(

@@ -26,7 +26,7 @@ from typing import Any
 from jmap.config import Config
 from jmap.services import Services
 from jmap.store.base import StoreError, Transaction
-from jmap.store.jobs import Job
+from jmap.store.jobs import Job, new_job_id
 
 from .bounces import bounce_address, is_hard_bounce, suppress, suppressed, verp_secret
 from .dsn import RecipientReport, build_dsn
@@ -34,7 +34,7 @@ from .hostname import smtp_hostname
 from .local import LocalDirectory
 from .mail_metrics import MAIL_METRICS, sending_domain
 from .mta_sts import MtaSts, PolicyFetcher
-from .queues import INBOUND, OUTBOUND, inbound_payload, send_ref
+from .queues import HELD_BY, HOLD_PREFIX, INBOUND, OUTBOUND, inbound_payload, send_ref
 from .retry import next_attempt
 from .routing import NoDNS, Resolver, Route, Router
 from .smtp_client import ClientSettings, Connection, DeliveryFailed, Reply, temporary
@@ -402,15 +402,15 @@ class OutboundWorker:
                 if hard and rcpt not in work.local_domain:
                     await suppress(tx, rcpt, reply.line, now)
         if plan.local_blob is not None:
-            # held while the submission lives, so inbound delivery finds it
-            await tx.add_blob_refs([(plan.local_blob, submission_id)])
+            # held by its inbound job, in this account: delivery drops the hold (heldBy)
             recipients = list(work.local.items())
             inbound = inbound_payload(plan.local_blob, payload["mailFrom"], recipients, now)
-            await tx.enqueue(INBOUND, inbound, now)
+            await _enqueue_held(tx, {**inbound, HELD_BY: account_id}, now)
         if plan.dsn_blob is not None:
-            # RFC 3464 §2 / RFC 5321 §4.5.5: a DSN's envelope sender is null
+            # RFC 3464 §2 / RFC 5321 §4.5.5: a DSN's envelope sender is null; this account
+            # is its first recipient, which holds a queued message
             dsn_to = [(payload["mailFrom"], account_id)]
-            await tx.enqueue(INBOUND, inbound_payload(plan.dsn_blob, "", dsn_to, now), now)
+            await _enqueue_held(tx, inbound_payload(plan.dsn_blob, "", dsn_to, now), now)
         if not plan.left:
             await tx.remove_blob_refs(send_ref(submission_id))
 
@@ -439,6 +439,14 @@ class OutboundWorker:
             remote_mta=work.remote_mta.get(rcpt),
             will_retry_until=until,
         )
+
+
+async def _enqueue_held(tx: Transaction, payload: dict[str, Any], now: float) -> None:
+    """An inbound job whose blob this account holds (``inbound:<job id>``) until it is
+    delivered: nothing else holds the copy (the submission may be gone, or never was)."""
+    job_id = new_job_id()
+    await tx.add_blob_refs([(payload["blobId"], HOLD_PREFIX + job_id)])
+    await tx.enqueue(INBOUND, payload, now, job_id)
 
 
 def _count(plan: _Plan) -> None:
