@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jmap.config import Config
 from jmap.services import Services
 from jmap.store.base import StoreError, Transaction
 from jmap.store.jobs import Job, new_job_id
@@ -38,6 +37,7 @@ from .queues import HELD_BY, HOLD_PREFIX, INBOUND, OUTBOUND, inbound_payload, se
 from .retry import next_attempt
 from .routing import NoDNS, Resolver, Route, Router
 from .smtp_client import ClientSettings, Connection, DeliveryFailed, Reply, temporary
+from .sts_cache import DataPolicyCache
 
 log = logging.getLogger("fulmar.smtp.outbound")
 
@@ -107,7 +107,7 @@ class OutboundWorker:
         self.sign = sign
         self.now = now
         self.owner = owner or f"{socket.gethostname()}:{secrets.token_hex(4)}"
-        self.router = router or _router(config, resolver, now)
+        self.router = router or _router(services, resolver, now)
         self.hostname = smtp_hostname(config)
         self.settings = ClientSettings(
             self.hostname,
@@ -465,11 +465,14 @@ def _count(plan: _Plan) -> None:
             MAIL_METRICS.bounced(domain, reply.status)
 
 
-def _router(config: Config, resolver: Resolver | None, now: Callable[[], float]) -> Router:
-    """Routes, relay, then MX; MTA-STS when the resolver answers TXT queries too."""
+def _router(services: Services, resolver: Resolver | None, now: Callable[[], float]) -> Router:
+    """Routes, relay, then MX; MTA-STS when the resolver answers TXT queries too, its
+    policies cached in the data role."""
+    config = services.config
     resolver = resolver or NoDNS()
     sts = None
     if hasattr(resolver, "txt"):
         fetch = PolicyFetcher(resolver, config.smtp_tls_ca_file)  # type: ignore[arg-type]
-        sts = MtaSts(resolver, fetch, now)  # type: ignore[arg-type]
+        cache = DataPolicyCache(services.data)
+        sts = MtaSts(resolver, fetch, now, cache)  # type: ignore[arg-type]
     return Router(config.smtp_routes, config.smtp_relay, resolver, sts=sts)
