@@ -42,7 +42,7 @@ from email.utils import getaddresses
 from typing import Any
 
 from jmap.services import Services
-from jmap.store.base import Transaction
+from jmap.store.base import NotFoundError, Transaction
 from jmap.store.jobs import Job
 
 from .arf import MAX_REPORT_OCTETS, FeedbackReport, parse_arf
@@ -117,7 +117,10 @@ async def match_report(services: Services, job: Job, report: FeedbackReport) -> 
         ids = parse_bounce_address(secret, address) if address else None
         if ids is not None:
             account_id, submission_id = ids
-            _, docs = await services.data.get(account_id, SUBMISSION, [submission_id])
+            try:
+                _, docs = await services.data.get(account_id, SUBMISSION, [submission_id])
+            except NotFoundError:  # the sending account is gone
+                return None
             return Match(account_id, submission_id, docs[0] if docs else None)
     message_id = original.get("Message-ID")
     if not message_id:
@@ -163,37 +166,16 @@ async def consume_feedback(services: Services, job: Job, octets: bytes, now: flo
     if match is None:
         log.info("inbound job %s: a feedback report about no message of ours", job.id)
         return False
-    complaint = report.feedback_type in COMPLAINT_TYPES
     mail_from = (match.submission or {}).get("envelope", {}).get("mailFrom", {}).get("email")
     domain = sending_domain(mail_from or "")
     recipients = complained_about(report, match.submission)
-    created = False
-    async with services.write(match.account_id) as tx:
-        if not (await tx.get(COMPLAINT, [job.id])).get(job.id):
-            created = True
-            await tx.create(
-                COMPLAINT,
-                {
-                    "id": job.id,
-                    "submissionId": match.submission_id,
-                    "feedbackType": report.feedback_type,
-                    "domain": domain,
-                    "recipients": recipients,
-                    "userAgent": report.user_agent,
-                    "sourceIp": report.source_ip,
-                    "arrivalDate": report.arrival_date,
-                    "at": now,
-                    "blobId": job.payload["blobId"],
-                },
-            )
-            await tx.add_blob_refs([(job.payload["blobId"], REPORT_REF + job.id)])
-            if complaint and services.config.smtp_suppress_days:
-                for rcpt in recipients:
-                    reason = f"complaint: {report.feedback_type}"
-                    await suppress(tx, rcpt, reason, now, kind="complaint")
+    try:
+        created = await _record(services, job, report, match, recipients, domain, now)
+    except NotFoundError:  # the sending account is gone: the report is ordinary mail
+        return False
     await _release(services, job)
     await release_hold(services, job)
-    if created and complaint:
+    if created and report.feedback_type in COMPLAINT_TYPES:
         MAIL_METRICS.complaints.labels(domain).inc()
     log.info(
         "inbound job %s: %s report about submission %s of %s recorded",
@@ -205,9 +187,50 @@ async def consume_feedback(services: Services, job: Job, octets: bytes, now: flo
     return True
 
 
+async def _record(
+    services: Services,
+    job: Job,
+    report: FeedbackReport,
+    match: Match,
+    recipients: list[str],
+    domain: str,
+    now: float,
+) -> bool:
+    """The ``_Complaint`` and its suppressions, in one transaction; False if the job's
+    complaint was recorded before (a redone job)."""
+    async with services.write(match.account_id) as tx:
+        if (await tx.get(COMPLAINT, [job.id])).get(job.id):
+            return False
+        await tx.create(
+            COMPLAINT,
+            {
+                "id": job.id,
+                "submissionId": match.submission_id,
+                "feedbackType": report.feedback_type,
+                "domain": domain,
+                "recipients": recipients,
+                "userAgent": report.user_agent,
+                "sourceIp": report.source_ip,
+                "arrivalDate": report.arrival_date,
+                "at": now,
+                "blobId": job.payload["blobId"],
+            },
+        )
+        await tx.add_blob_refs([(job.payload["blobId"], REPORT_REF + job.id)])
+        complaint = report.feedback_type in COMPLAINT_TYPES
+        if complaint and services.config.smtp_suppress_days:
+            for rcpt in recipients:
+                reason = f"complaint: {report.feedback_type}"
+                await suppress(tx, rcpt, reason, now, kind="complaint")
+    return True
+
+
 async def _release(services: Services, job: Job) -> None:
     """Drop the queue's hold on the report's blob (the complaint holds it now)."""
     recipients = job.payload.get("recipients") or []
     if recipients:
-        async with services.write(recipients[0]["accountId"]) as tx:
-            await tx.remove_blob_refs(HOLD_PREFIX + job.id)
+        try:
+            async with services.write(recipients[0]["accountId"]) as tx:
+                await tx.remove_blob_refs(HOLD_PREFIX + job.id)
+        except NotFoundError:  # the account is gone, and its refs with it
+            pass

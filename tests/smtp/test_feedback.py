@@ -185,3 +185,19 @@ def test_reports_about_nothing_of_ours_land_as_mail_and_not_spam_suppresses_noth
     assert [c["feedbackType"] for c in kept] == ["not-spam"]
     assert suppressed == []
     assert after_destroy == 3
+
+
+def test_a_report_about_a_removed_account_lands_as_mail(tmp_path):
+    with Sink() as sink:
+
+        async def body(f: Fulmar):
+            draft = await f.draft(ALICE, to=["ann@isp.example"])
+            await f.submit(ALICE, draft["id"])
+            await f.worker().run_once()
+            (got,) = sink.received
+            await f.data.remove_principal(ALICE)
+            report = arf(got.data, mail_from=got.mail_from, rcpts=("ann@isp.example",))
+            await deliver(f, report, "bob@example.com", login="bob@example.com")
+            return await emails(f, "bob@example.com")
+
+        assert run(tmp_path, body, smtp_routes=(("isp.example", sink.address),)) == 1
