@@ -207,7 +207,9 @@ async def record_bounce(services: Services, address: str, raw: bytes, now: float
                 entry["delivered"] = "yes"
             if report.diagnostic:
                 entry["smtpReply"] = report.diagnostic
-        new = {**doc, "deliveryStatus": status, "dsnBlobIds": [*doc["dsnBlobIds"], blob_id]}
+        # a job redone after a crash brings the same report (the same blob) again
+        dsns = doc["dsnBlobIds"] if blob_id in doc["dsnBlobIds"] else [*doc["dsnBlobIds"], blob_id]
+        new = {**doc, "deliveryStatus": status, "dsnBlobIds": dsns}
         await tx.update(SUBMISSION, new, {"deliveryStatus", "dsnBlobIds"})
         await tx.add_blob_refs([(blob_id, submission_id)])
     domain = sending_domain(doc.get("envelope", {}).get("mailFrom", {}).get("email", ""))
