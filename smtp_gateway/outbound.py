@@ -14,6 +14,7 @@ it. Then, in one transaction per submission, it records each recipient's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import socket
@@ -174,26 +175,37 @@ class OutboundWorker:
                 route = routes.get(domain) or await self.router.route(domain)
                 routes[domain] = route
                 by_route.setdefault(route.key, (route, []))[1].append((work, rcpts))
-        keeper = asyncio.create_task(self._keep_leases(works))
+        delivered = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_leases(works, delivered))
         try:
             await asyncio.gather(
                 *(self._deliver(route, items) for route, items in by_route.values())
             )
         finally:
-            keeper.cancel()
+            # stopped between renewals, never cancelled inside one: a commit it shares
+            # with other transactions must not be cut short
+            delivered.set()
+            await keeper
         by_account: dict[str, list[_Work]] = {}
         for work in works:
             by_account.setdefault(work.payload["accountId"], []).append(work)
         await asyncio.gather(*(self._record(a, group) for a, group in by_account.items()))
 
-    async def _keep_leases(self, works: list[_Work]) -> None:
+    async def _keep_leases(self, works: list[_Work], done: asyncio.Event) -> None:
         """Renew the batch's leases while it is being delivered (slow servers, timeouts),
-        so no other node takes a job this one is still sending."""
+        so no other node takes a job this one is still sending; until ``done``."""
         lease = self.services.config.smtp_lease_seconds
         while True:
-            await asyncio.sleep(lease / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), lease / 3)
+            if done.is_set():
+                return
             for work in works:
-                renewed = await self.services.data.jobs.renew(work.job, self.now(), lease)
+                try:
+                    renewed = await self.services.data.jobs.renew(work.job, self.now(), lease)
+                except StoreError as exc:  # tried again at the next third of the lease
+                    log.warning("outbound job %s: lease not renewed: %s", work.job.id, exc)
+                    continue
                 if renewed is not None:
                     work.job = renewed
 

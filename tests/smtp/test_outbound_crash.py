@@ -29,11 +29,13 @@ import orjson
 from aiosmtpd.controller import Controller
 
 from tests.conftest import FulmarServer, free_port
-from tests.push.pushkit import PASSWORD, provision
+from tests.push.pushkit import provision
 from tests.smtp.smtpkit import ALICE, TEST_CONFIG, wait_until
 
 TRIALS = 20
 SUBMITTERS = 3
+#: Emails each trial may submit
+PER_TRIAL = 20
 RCPT = "someone@remote.example"
 USING = [
     "urn:ietf:params:jmap:core",
@@ -100,44 +102,59 @@ def committed_status(data_dir: Path) -> dict[str, str]:
     return status
 
 
-async def submit_until_gone(url: str, setup: dict[str, str], name: str, created: list[str]):
-    """Create and submit Emails one request at a time until the server goes away."""
-    n = 0
-    async with httpx.AsyncClient(base_url=url, auth=(ALICE, PASSWORD), timeout=10) as http:
-        while True:
-            n += 1
-            message_id = f"{name}-{n}@out.crash.example"
-            email = {
-                "mailboxIds": {setup["drafts"]: True},
-                "keywords": {"$draft": True},
-                "from": [{"email": ALICE}],
-                "to": [{"email": RCPT}],
-                "subject": f"crash {message_id}",
-                "messageId": [message_id],
-                "bodyValues": {"1": {"value": "Hello there."}},
-                "textBody": [{"partId": "1", "type": "text/plain"}],
-            }
-            submission = {"identityId": setup["identity"], "emailId": "#e"}
-            account = setup["account"]
-            calls = [
-                ["Email/set", {"accountId": account, "create": {"e": email}}, "0"],
-                ["EmailSubmission/set", {"accountId": account, "create": {"s": submission}}, "1"],
-            ]
+async def submit_until_gone(url: str, setup: dict, stock: list[tuple[str, str]], created):
+    """Submit Emails of the stock one request at a time until the server goes away (or
+    the trial's share of the stock runs out)."""
+    async with httpx.AsyncClient(base_url=url, headers=setup["auth"], timeout=10) as http:
+        while stock:
+            email_id, message_id = stock.pop()
+            submission = {"identityId": setup["identity"], "emailId": email_id}
+            args = {"accountId": setup["account"], "create": {"s": submission}}
+            body = {"using": USING, "methodCalls": [["EmailSubmission/set", args, "0"]]}
             try:
-                response = await http.post(
-                    "/jmap/api/", json={"using": USING, "methodCalls": calls}
-                )
+                response = await http.post("/jmap/api/", json=body)
             except httpx.HTTPError:
                 return
             if response.status_code != 200:
                 return
-            result = response.json()["methodResponses"][1][1]
+            result = response.json()["methodResponses"][0][1]
             assert "s" in (result.get("created") or {}), result
             created.append(message_id)
 
 
-def jmap_setup(url: str) -> dict[str, str]:
-    with httpx.Client(base_url=url, auth=(ALICE, PASSWORD), timeout=30) as http:
+def make_stock(url: str, setup: dict, count: int) -> list[tuple[str, str]]:
+    """Draft Emails made before the trials, so a fresh process sends at once (building a
+    message waits for the worker pool, which a new process is still starting)."""
+    stock = []
+    with httpx.Client(base_url=url, headers=setup["auth"], timeout=60) as http:
+        for start in range(0, count, 100):
+            create = {}
+            for n in range(start, min(count, start + 100)):
+                create[f"e{n}"] = {
+                    "mailboxIds": {setup["drafts"]: True},
+                    "keywords": {"$draft": True},
+                    "from": [{"email": ALICE}],
+                    "to": [{"email": RCPT}],
+                    "subject": f"crash {n}",
+                    "messageId": [f"m{n}@out.crash.example"],
+                    "bodyValues": {"1": {"value": "Hello there."}},
+                    "textBody": [{"partId": "1", "type": "text/plain"}],
+                }
+            args = {"accountId": setup["account"], "create": create}
+            body = {"using": USING, "methodCalls": [["Email/set", args, "0"]]}
+            result = http.post("/jmap/api/", json=body).json()["methodResponses"][0][1]
+            assert len(result["created"]) == len(create), result
+            stock += [
+                (v["id"], f"m{k[1:]}@out.crash.example") for k, v in result["created"].items()
+            ]
+    return stock
+
+
+def jmap_setup(url: str, token: str) -> dict:
+    """The account, Drafts and Identity ids; requests carry a Bearer token (a password
+    would cost an argon2 verification in each fresh process)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, headers=auth, timeout=30) as http:
         session = http.get("/.well-known/jmap").json()
         account = session["primaryAccounts"]["urn:ietf:params:jmap:mail"]
         calls = [
@@ -149,14 +166,14 @@ def jmap_setup(url: str) -> dict[str, str]:
             "methodResponses"
         ]
     drafts = next(m["id"] for m in boxes["list"] if m["role"] == "drafts")
-    return {"account": account, "drafts": drafts, "identity": identities["list"][0]["id"]}
+    identity = identities["list"][0]["id"]
+    return {"account": account, "drafts": drafts, "identity": identity, "auth": auth}
 
 
-async def trial(server, setup, log: ArrivalLog, number: int, created, rng) -> None:
-    url = server.url
+async def trial(server, setup, stock, log: ArrivalLog, created, rng) -> None:
     tasks = [
-        asyncio.create_task(submit_until_gone(url, setup, f"r{number}s{i}", created))
-        for i in range(SUBMITTERS)
+        asyncio.create_task(submit_until_gone(server.url, setup, stock, created))
+        for _ in range(SUBMITTERS)
     ]
     # kill at a random moment once mail is flowing out of this run
     start = len(log.arrivals)
@@ -187,16 +204,18 @@ def test_sigkill_resends_only_what_was_not_recorded(tmp_path):
     snapshots: list[dict[str, str]] = []
     created_by_kill: list[int] = []
     try:
-        provision(tmp_path, (ALICE,))
+        tokens = provision(tmp_path, (ALICE,))
         (tmp_path / "fulmar.toml").write_text(config)
         server = FulmarServer(tmp_path, free_port(), ["--config", str(tmp_path / "fulmar.toml")])
         server.start()
-        setup = jmap_setup(server.url)
+        setup = jmap_setup(server.url, tokens[ALICE])
+        stock = make_stock(server.url, setup, TRIALS * PER_TRIAL)
         for number in range(TRIALS):
             log.run = number
             if number:
                 server.start()
-            asyncio.run(trial(server, setup, log, number, created, rng))
+            share = stock[number * PER_TRIAL : (number + 1) * PER_TRIAL]
+            asyncio.run(trial(server, setup, share, log, created, rng))
             snapshots.append(committed_status(tmp_path))
             created_by_kill.append(len(created))
         log.run = TRIALS
