@@ -62,10 +62,18 @@ class LoggingSink:
     def __init__(self, log: ArrivalLog) -> None:
         self.log = log
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # a connection belongs to the server run it was opened by (its DATA may be
+        # handled a moment after that server's kill)
+        session.fulmar_run = self.log.run
+        session.host_name = hostname
+        return responses
+
     async def handle_DATA(self, server, session, envelope):
         found = _MESSAGE_ID.search(envelope.original_content or envelope.content)
         with self.log.lock:  # logged before the 250 goes out
-            self.log.arrivals.append((found.group(1).decode() if found else "?", self.log.run))
+            message_id = found.group(1).decode() if found else "?"
+            self.log.arrivals.append((message_id, session.fulmar_run))
         return "250 2.0.0 Ok: queued"
 
 
