@@ -143,6 +143,8 @@ def test_a_report_matched_by_message_id_alone(tmp_path):
             (got,) = sink.received
             report = arf(got.data, headers_only=True)
             await deliver(f, report, ALICE)
+            shown = await f.submission(ALICE, created["id"])
+            assert not [k for k in shown if k.startswith("_")], shown  # _messageIds hidden
             return created, await records(f, COMPLAINT), await records(f, SUPPRESSION)
 
         created, found, suppressed = run(
