@@ -13,6 +13,8 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smtp_gateway.mail_metrics import MAIL_METRICS
+
 access_log = logging.getLogger("fulmar.access")
 
 VERSION = version("fulmar")
@@ -63,6 +65,8 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        for collector in MAIL_METRICS.collectors():  # outbound mail, counted per process
+            self.registry.register(collector)
 
     def count_method_calls(self, request: dict[str, Any], response: dict[str, Any]) -> None:
         """Count each method response of a request by method and outcome."""

@@ -17,6 +17,7 @@ from jmap.api import Invocation, Response
 from jmap.errors import MethodError, SetError, invalid_properties
 from jmap.ids import is_id, timestamp, utc_date
 from jmap.store.base import Account, Document, Transaction
+from smtp_gateway.feedback import forget_sent, remember_sent
 from smtp_gateway.message_copy import without_bcc
 from smtp_gateway.queues import OUTBOUND, outbound_job_id, outbound_payload, send_ref
 from smtp_gateway.rate_limits import RateLimited, charge
@@ -31,6 +32,8 @@ EMAIL = "Email"
 QUEUED_REPLY = "250 2.1.5 Queued"
 #: stored, never shown: the octets to send (the Email's, without Bcc)
 SEND_BLOB = "_sendBlobId"
+#: stored, never shown: the Email's Message-IDs (feedback reports name them)
+MESSAGE_IDS = "_messageIds"
 
 
 def queued_status() -> dict[str, Any]:
@@ -178,6 +181,8 @@ class EmailSubmissionType(DataType):
             mdnBlobIds=[],
         )
         obj[SEND_BLOB] = send_blob
+        obj[MESSAGE_IDS] = list(email.get("messageId") or [])
+        await remember_sent(tx, obj[MESSAGE_IDS], obj["id"])
         await tx.add_blob_refs([(send_blob, send_ref(obj["id"]))])
         await tx.enqueue(
             OUTBOUND,
@@ -213,3 +218,4 @@ class EmailSubmissionType(DataType):
         keeps its own hold on the message. The DSNs it held go with it."""
         if is_id(current["id"]):
             await tx.remove_blob_refs(current["id"])
+        await forget_sent(tx, current.get(MESSAGE_IDS) or [], current["id"])

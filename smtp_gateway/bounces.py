@@ -29,6 +29,8 @@ from email.policy import compat32
 from jmap.services import Services
 from jmap.store.base import SERVER_ACCOUNT, DataStore, Transaction, WriteConflict
 
+from .mail_metrics import MAIL_METRICS, sending_domain
+
 SECRET = "Secret"
 SECRET_ID = "verp"
 SUPPRESSION = "_Suppression"  # a server record: never pushed (push.state.is_hidden)
@@ -148,9 +150,12 @@ def is_hard_bounce(status: str) -> bool:
     return status.startswith("5.1.")
 
 
-async def suppress(tx: Transaction, address: str, reason: str, now: float) -> None:
+async def suppress(
+    tx: Transaction, address: str, reason: str, now: float, kind: str = "bounce"
+) -> None:
+    """Put ``address`` on the account's suppression list (``kind``: bounce, complaint)."""
     address = address.lower()
-    doc = {"id": address, "reason": reason, "at": now}
+    doc = {"id": address, "reason": reason, "at": now, "kind": kind}
     if await tx.get(SUPPRESSION, [address]):
         await tx.update(SUPPRESSION, doc)
     else:
@@ -180,6 +185,7 @@ async def record_bounce(services: Services, address: str, raw: bytes, now: float
     if not reports:  # not a DSN (an auto-reply to the bounce address, say): nothing to record
         return False
     blob_id = await services.blobs.put(raw)
+    bounced: list[str] = []  # the status of each recipient this report turns undelivered
     async with services.write(account_id) as tx:
         doc = (await tx.get(SUBMISSION, [submission_id])).get(submission_id)
         if doc is None:
@@ -192,6 +198,8 @@ async def record_bounce(services: Services, address: str, raw: bytes, now: float
                 continue
             entry = status[key]
             if report.action == "failed":
+                if entry.get("delivered") != "no":
+                    bounced.append(report.status)
                 entry["delivered"] = "no"
                 if is_hard_bounce(report.status) and services.config.smtp_suppress_days:
                     await suppress(tx, key, report.diagnostic or report.status, now)
@@ -199,7 +207,12 @@ async def record_bounce(services: Services, address: str, raw: bytes, now: float
                 entry["delivered"] = "yes"
             if report.diagnostic:
                 entry["smtpReply"] = report.diagnostic
-        new = {**doc, "deliveryStatus": status, "dsnBlobIds": [*doc["dsnBlobIds"], blob_id]}
+        # a job redone after a crash brings the same report (the same blob) again
+        dsns = doc["dsnBlobIds"] if blob_id in doc["dsnBlobIds"] else [*doc["dsnBlobIds"], blob_id]
+        new = {**doc, "deliveryStatus": status, "dsnBlobIds": dsns}
         await tx.update(SUBMISSION, new, {"deliveryStatus", "dsnBlobIds"})
         await tx.add_blob_refs([(blob_id, submission_id)])
+    domain = sending_domain(doc.get("envelope", {}).get("mailFrom", {}).get("email", ""))
+    for kind in bounced:
+        MAIL_METRICS.bounced(domain, kind)
     return True

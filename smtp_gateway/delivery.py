@@ -40,7 +40,9 @@ from methods.email_write import EmailWriter
 from methods.mailbox import MailboxType
 
 from .bounces import record_bounce
+from .feedback import consume_feedback
 from .inbound import HOLD_PREFIX, INBOUND
+from .queues import release_hold
 from .vacation import reply_if_away
 
 log = logging.getLogger("fulmar.smtp.delivery")
@@ -167,6 +169,8 @@ class DeliveryWorker:
         if octets is None:
             log.error("inbound job %s: its message (blob %s) is gone; dropped", job.id, blob_id)
             return True
+        if await consume_feedback(self.services, job, octets, self.clock()):
+            return True  # a feedback report about our mail: recorded, not filed
         try:
             model = await self.services.workers.run(WORKER_OWNER, email_tasks.parse, octets, False)
         except BudgetExceeded:
@@ -191,6 +195,7 @@ class DeliveryWorker:
                 )
             except NotFoundError:
                 log.warning("inbound job %s: account %s is gone", job.id, account_id)
+        await release_hold(self.services, job)
         await self._after_delivery(job, octets)
         return True
 

@@ -40,17 +40,17 @@ class LocalDirectory:
         if base != local:
             candidates.append(f"{base}@{domain}")
         for candidate in candidates:
-            account = await self._login_account(candidate)
+            account = await self.login_account(candidate)
             if account is not None:
                 return account
             _, aliases = await self.data.get(SERVER_ACCOUNT, ALIAS, [candidate])
             for alias in aliases:
-                account = await self._login_account(str(alias.get("target", "")).lower())
+                account = await self.login_account(str(alias.get("target", "")).lower())
                 if account is not None:
                     return account
         return None
 
-    async def _login_account(self, login: str) -> str | None:
+    async def login_account(self, login: str) -> str | None:
         principal = await self.data.principal_by_login(login)
         if principal is None:
             return None

@@ -4,10 +4,11 @@ hosts it names, with certificates that verify.
 The policy's existence is a TXT record at ``_mta-sts.<domain>`` (``v=STSv1; id=…``); the
 policy itself is fetched over HTTPS from ``mta-sts.<domain>/.well-known/mta-sts.txt``
 (§3.3: no redirects, 200 only, bounded size and time) and cached until ``max_age`` or until
-the TXT id changes (§5.1). In ``enforce`` mode only MX hosts matching its ``mx`` patterns
-are used, each with STARTTLS and a certificate valid for the MX name; if none can be, the
-message waits (a temporary failure, §5). ``testing`` and ``none`` change nothing here
-(TLSRPT reporting is not built).
+the TXT id changes (§5.1), in the data role (``sts_cache.DataPolicyCache``) so that no
+restart and no other node forgets one. In ``enforce`` mode only MX hosts matching its
+``mx`` patterns are used, each with STARTTLS and a certificate valid for the MX name; if
+none can be, the message waits (a temporary failure, §5). ``testing`` and ``none`` change
+nothing here (TLSRPT reporting is not built).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ import httpx
 MAX_POLICY_OCTETS = 64 * 1024
 FETCH_TIMEOUT_SECONDS = 10.0
 MAX_AGE_LIMIT = 31_557_600
+#: a cached policy whose TXT id is unchanged is fetched again once this old (STS-4)
+REFRESH_SECONDS = 86_400
+#: after a failed fetch, the same domain and id are not fetched again this soon (STS-2)
+FETCH_RETRY_SECONDS = 300
+#: failed fetches remembered per process (then forgotten all at once)
+MAX_FAILURES_KEPT = 10_000
 
 
 class TxtResolver(Protocol):
@@ -131,39 +138,83 @@ class PolicyFetcher:
         return None
 
 
-@dataclass
-class _Cached:
+@dataclass(frozen=True)
+class CachedPolicy:
     policy: Policy
     policy_id: str
-    expires: float
+    #: when it was last fetched; it holds until ``fetched + max_age``
+    fetched: float
+
+    @property
+    def expires(self) -> float:
+        return self.fetched + self.policy.max_age
+
+
+class PolicyCache(Protocol):
+    async def load(self, domain: str) -> CachedPolicy | None: ...
+
+    async def save(self, domain: str, cached: CachedPolicy) -> None: ...
+
+
+class MemoryPolicyCache:
+    """One process's cache (tests, tools); the server's is ``DataPolicyCache``."""
+
+    def __init__(self) -> None:
+        self._policies: dict[str, CachedPolicy] = {}
+
+    async def load(self, domain: str) -> CachedPolicy | None:
+        return self._policies.get(domain)
+
+    async def save(self, domain: str, cached: CachedPolicy) -> None:
+        self._policies[domain] = cached
 
 
 class MtaSts:
-    """The policies of destination domains, per node."""
+    """The policies of destination domains (§5.1): a cached policy is used until
+    ``max_age`` after its last fetch, refetched when the TXT id changes and, with the same
+    id, once it is a day old (its ``max_age`` renewed: STS-4); a missing or unanswered TXT
+    record, or a failed fetch, leaves a live cached policy in force. A fetch that failed
+    is not tried again for the same domain and id for five minutes (§3.3)."""
 
-    def __init__(self, resolver: TxtResolver, fetch: Fetcher, now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        resolver: TxtResolver,
+        fetch: Fetcher,
+        now: Callable[[], float],
+        cache: PolicyCache | None = None,
+    ) -> None:
         self.resolver = resolver
         self.fetch = fetch
         self.now = now
-        self._cache: dict[str, _Cached] = {}
+        self.cache = cache or MemoryPolicyCache()
+        #: (domain, policy id) -> when a fetch of it last failed (this process)
+        self._failed: dict[tuple[str, str], float] = {}
 
     async def policy(self, domain: str) -> Policy | None:
         now = self.now()
-        cached = self._cache.get(domain)
+        cached = await self.cache.load(domain)
         if cached is not None and cached.expires <= now:
-            del self._cache[domain]
             cached = None
+        live = cached.policy if cached else None
         try:
             policy_id = sts_id(await self.resolver.txt(f"_mta-sts.{domain}"))
         except Exception:  # no answer now: a cached policy still holds (§5.1)
-            return cached.policy if cached else None
+            return live
         if policy_id is None:
-            return cached.policy if cached else None
-        if cached is not None and cached.policy_id == policy_id:
-            return cached.policy
+            return live
+        same = cached is not None and cached.policy_id == policy_id
+        if same and now - cached.fetched < REFRESH_SECONDS:  # type: ignore[union-attr]
+            return live
+        failed = self._failed.get((domain, policy_id))
+        if failed is not None and now - failed < FETCH_RETRY_SECONDS:
+            return live
         text = await self.fetch(domain)
         policy = parse_policy(text) if text is not None else None
         if policy is None:
-            return cached.policy if cached else None
-        self._cache[domain] = _Cached(policy, policy_id, now + policy.max_age)
+            if len(self._failed) >= MAX_FAILURES_KEPT:
+                self._failed.clear()
+            self._failed[(domain, policy_id)] = now
+            return live
+        self._failed.pop((domain, policy_id), None)
+        await self.cache.save(domain, CachedPolicy(policy, policy_id, now))
         return policy

@@ -14,6 +14,7 @@ it. Then, in one transaction per submission, it records each recipient's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import socket
@@ -23,20 +24,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jmap.config import Config
 from jmap.services import Services
 from jmap.store.base import StoreError, Transaction
-from jmap.store.jobs import Job
+from jmap.store.jobs import Job, new_job_id
 
 from .bounces import bounce_address, is_hard_bounce, suppress, suppressed, verp_secret
 from .dsn import RecipientReport, build_dsn
 from .hostname import smtp_hostname
 from .local import LocalDirectory
+from .mail_metrics import MAIL_METRICS, sending_domain
 from .mta_sts import MtaSts, PolicyFetcher
-from .queues import INBOUND, OUTBOUND, inbound_payload, send_ref
+from .queues import HELD_BY, HOLD_PREFIX, INBOUND, OUTBOUND, inbound_payload, send_ref
 from .retry import next_attempt
 from .routing import NoDNS, Resolver, Route, Router
 from .smtp_client import ClientSettings, Connection, DeliveryFailed, Reply, temporary
+from .sts_cache import DataPolicyCache
 
 log = logging.getLogger("fulmar.smtp.outbound")
 
@@ -45,6 +47,8 @@ SUBMISSION = "EmailSubmission"
 Signer = Callable[[bytes, str], Awaitable[bytes]]
 LOCAL_REPLY = Reply(250, "2.1.5 Delivered to a local mailbox")
 UNKNOWN_LOCAL = Reply(550, "5.1.1 No such local mailbox")
+#: the reply of a recipient on the account's suppression list
+SUPPRESSED = "550 5.7.1 Not sent: this address is suppressed"
 #: the status of a recipient given up on (RFC 3463: delivery time expired)
 EXPIRED = "4.4.7"
 
@@ -104,7 +108,7 @@ class OutboundWorker:
         self.sign = sign
         self.now = now
         self.owner = owner or f"{socket.gethostname()}:{secrets.token_hex(4)}"
-        self.router = router or _router(config, resolver, now)
+        self.router = router or _router(services, resolver, now)
         self.hostname = smtp_hostname(config)
         self.settings = ClientSettings(
             self.hostname,
@@ -171,26 +175,37 @@ class OutboundWorker:
                 route = routes.get(domain) or await self.router.route(domain)
                 routes[domain] = route
                 by_route.setdefault(route.key, (route, []))[1].append((work, rcpts))
-        keeper = asyncio.create_task(self._keep_leases(works))
+        delivered = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_leases(works, delivered))
         try:
             await asyncio.gather(
                 *(self._deliver(route, items) for route, items in by_route.values())
             )
         finally:
-            keeper.cancel()
+            # stopped between renewals, never cancelled inside one: a commit it shares
+            # with other transactions must not be cut short
+            delivered.set()
+            await keeper
         by_account: dict[str, list[_Work]] = {}
         for work in works:
             by_account.setdefault(work.payload["accountId"], []).append(work)
         await asyncio.gather(*(self._record(a, group) for a, group in by_account.items()))
 
-    async def _keep_leases(self, works: list[_Work]) -> None:
+    async def _keep_leases(self, works: list[_Work], done: asyncio.Event) -> None:
         """Renew the batch's leases while it is being delivered (slow servers, timeouts),
-        so no other node takes a job this one is still sending."""
+        so no other node takes a job this one is still sending; until ``done``."""
         lease = self.services.config.smtp_lease_seconds
         while True:
-            await asyncio.sleep(lease / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), lease / 3)
+            if done.is_set():
+                return
             for work in works:
-                renewed = await self.services.data.jobs.renew(work.job, self.now(), lease)
+                try:
+                    renewed = await self.services.data.jobs.renew(work.job, self.now(), lease)
+                except StoreError as exc:  # tried again at the next third of the lease
+                    log.warning("outbound job %s: lease not renewed: %s", work.job.id, exc)
+                    continue
                 if renewed is not None:
                     work.job = renewed
 
@@ -250,7 +265,7 @@ class OutboundWorker:
             self.services.data, account_id, pending, self.now(), config.smtp_suppress_days
         )
         for rcpt, reason in blocked.items():
-            work.replies[rcpt] = Reply(550, f"5.7.1 Not sent: this address bounced ({reason})")
+            work.replies[rcpt] = Reply(550, f"{SUPPRESSED[4:]} ({reason})")
         return work
 
     def _lane_limit(self, key: str) -> asyncio.Semaphore:
@@ -352,6 +367,8 @@ class OutboundWorker:
         async with self.services.write(account_id) as tx:
             for plan in plans:
                 await self._apply(tx, plan, now)
+        for plan in plans:
+            _count(plan)
         await asyncio.gather(*(self._hand_back(plan, now) for plan in plans))
 
     async def _plan(self, work: _Work, now: float) -> _Plan:
@@ -397,15 +414,15 @@ class OutboundWorker:
                 if hard and rcpt not in work.local_domain:
                     await suppress(tx, rcpt, reply.line, now)
         if plan.local_blob is not None:
-            # held while the submission lives, so inbound delivery finds it
-            await tx.add_blob_refs([(plan.local_blob, submission_id)])
+            # held by its inbound job, in this account: delivery drops the hold (heldBy)
             recipients = list(work.local.items())
             inbound = inbound_payload(plan.local_blob, payload["mailFrom"], recipients, now)
-            await tx.enqueue(INBOUND, inbound, now)
+            await _enqueue_held(tx, {**inbound, HELD_BY: account_id}, now)
         if plan.dsn_blob is not None:
-            # RFC 3464 §2 / RFC 5321 §4.5.5: a DSN's envelope sender is null
+            # RFC 3464 §2 / RFC 5321 §4.5.5: a DSN's envelope sender is null; this account
+            # is its first recipient, which holds a queued message
             dsn_to = [(payload["mailFrom"], account_id)]
-            await tx.enqueue(INBOUND, inbound_payload(plan.dsn_blob, "", dsn_to, now), now)
+            await _enqueue_held(tx, inbound_payload(plan.dsn_blob, "", dsn_to, now), now)
         if not plan.left:
             await tx.remove_blob_refs(send_ref(submission_id))
 
@@ -436,11 +453,38 @@ class OutboundWorker:
         )
 
 
-def _router(config: Config, resolver: Resolver | None, now: Callable[[], float]) -> Router:
-    """Routes, relay, then MX; MTA-STS when the resolver answers TXT queries too."""
+async def _enqueue_held(tx: Transaction, payload: dict[str, Any], now: float) -> None:
+    """An inbound job whose blob this account holds (``inbound:<job id>``) until it is
+    delivered: nothing else holds the copy (the submission may be gone, or never was)."""
+    job_id = new_job_id()
+    await tx.add_blob_refs([(payload["blobId"], HOLD_PREFIX + job_id)])
+    await tx.enqueue(INBOUND, payload, now, job_id)
+
+
+def _count(plan: _Plan) -> None:
+    """The attempt's recipients in the metrics (once its record is committed)."""
+    payload = plan.work.payload
+    domain = sending_domain(payload["mailFrom"] or payload.get("signDomain", ""))
+    if plan.left:
+        MAIL_METRICS.outbound.labels(domain, "deferred").inc(len(plan.left))
+    for delivered, reply in plan.final.values():
+        if delivered == "yes":
+            MAIL_METRICS.outbound.labels(domain, "delivered").inc()
+        elif reply.line.startswith(SUPPRESSED):
+            MAIL_METRICS.outbound.labels(domain, "suppressed").inc()
+        else:
+            MAIL_METRICS.outbound.labels(domain, "failed").inc()
+            MAIL_METRICS.bounced(domain, reply.status)
+
+
+def _router(services: Services, resolver: Resolver | None, now: Callable[[], float]) -> Router:
+    """Routes, relay, then MX; MTA-STS when the resolver answers TXT queries too, its
+    policies cached in the data role."""
+    config = services.config
     resolver = resolver or NoDNS()
     sts = None
     if hasattr(resolver, "txt"):
         fetch = PolicyFetcher(resolver, config.smtp_tls_ca_file)  # type: ignore[arg-type]
-        sts = MtaSts(resolver, fetch, now)  # type: ignore[arg-type]
+        cache = DataPolicyCache(services.data)
+        sts = MtaSts(resolver, fetch, now, cache)  # type: ignore[arg-type]
     return Router(config.smtp_routes, config.smtp_relay, resolver, sts=sts)

@@ -8,15 +8,28 @@
 ``inbound``: a message for local mailboxes, consumed by inbound delivery (smtpin)::
 
     {"blobId", "mailFrom", "recipients": [{"address", "accountId"}], "receivedAt": float,
-     "folder": "inbox"}
+     "folder": "inbox", "heldBy": account id (optional)}
+
+The queued blob is held by the blob ref ``inbound:<job id>`` (``HOLD_PREFIX``) in the
+first recipient's account, or in the ``heldBy`` account when the job names one (the
+outbound side's local copies: the sender's account holds them); delivery drops it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from jmap.store.base import NotFoundError
+
+if TYPE_CHECKING:
+    from jmap.services import Services
+    from jmap.store.jobs import Job
 
 OUTBOUND = "outbound"
 INBOUND = "inbound"
+#: the blob ref holding a queued inbound job's message (``inbound.HOLD_PREFIX`` too)
+HOLD_PREFIX = "inbound:"
+HELD_BY = "heldBy"
 
 
 def outbound_job_id(account_id: str, submission_id: str) -> str:
@@ -54,3 +67,15 @@ def inbound_payload(
         "receivedAt": received_at,
         "folder": "inbox",
     }
+
+
+async def release_hold(services: Services, job: Job) -> None:
+    """After delivery: drop a ``heldBy`` account's hold on the job's blob (the first
+    recipient's is dropped as its copy is filed)."""
+    holder = job.payload.get(HELD_BY)
+    if holder:
+        try:
+            async with services.write(holder) as tx:
+                await tx.remove_blob_refs(HOLD_PREFIX + job.id)
+        except NotFoundError:  # the account is gone, and its refs with it
+            pass
