@@ -54,7 +54,10 @@ class Housekeeper:
         self.interval, self.lease_seconds = interval, lease_seconds
 
     async def step(self) -> bool:
-        """Run the clean-up if it is due and free; True if it ran here."""
+        """Run the clean-up if it is due and free; True if it ran here (even if it failed).
+
+        A node cancelled while cleaning up (shut down, or dead) keeps the lease until it
+        lapses; then another node runs it."""
         now = self.clock()
         # the first node ever makes the schedule, due at once; later enqueues change nothing
         await self.jobs.enqueue(QUEUE, {}, due=now, job_id=JOB_ID)
@@ -65,6 +68,8 @@ class Housekeeper:
         keeper = asyncio.create_task(self._keep_lease(job))
         try:
             await self.work()
+        except Exception:  # logged; the next try is the next run (the node may be fine)
+            log.exception("housekeeping failed")
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -112,9 +117,10 @@ async def clean_up(services: Services) -> None:
     started = time.time()
     for blob_id in await data.expired_uploads(started):
         await blobs.delete(blob_id, written_before=started - UPLOAD_RACE_SECONDS)
-    await sweep_orphan_blobs(data, blobs, started - ORPHAN_AGE_SECONDS)
+    swept = await sweep_orphan_blobs(data, blobs, started - ORPHAN_AGE_SECONDS)
     retention = services.config.changes_retention_days * 86400
     await data.prune_changes(started - retention)
+    log.info("housekeeping done: %d orphaned blobs removed", swept)
 
 
 async def sweep_orphan_blobs(data: DataStore, blobs: BlobStore, written_before: float) -> int:
