@@ -1,22 +1,19 @@
 """Periodic clean-up: expired uploads, orphaned blobs, old change-log entries.
 
-It runs on the nodes with the worker role, once an hour across all of them: the schedule
-is one job of the job queue (queue ``housekeeping``, a fixed id), which the node that runs
-the clean-up holds by its lease (renewed while it runs) and then hands back due an hour
-later. A node that dies while cleaning lets the lease lapse and another takes it over.
+It runs on the nodes with the worker role, once an hour across all of them: a node runs
+it only while it holds the named lease ``housekeeping`` of the data role (``Housekeeper``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from .services import Services
 from .store.base import BlobStore, DataStore
-from .store.jobs import Job, JobQueue
+from .store.jobs import JobQueue
 
 log = logging.getLogger("fulmar.housekeeping")
 
@@ -27,18 +24,20 @@ ORPHAN_AGE_SECONDS = 24 * 3600
 INTERVAL_SECONDS = 3600
 
 
-QUEUE = "housekeeping"
-JOB_ID = "clean-up"
-#: how long a node holds the clean-up before another may take it (renewed every third)
-LEASE_SECONDS = 600.0
-#: how often a node looks whether the clean-up fell due (or its holder died)
+#: the named lease (``JobQueue.take_lease``) whose holder runs the clean-up
+LEASE = "housekeeping"
+#: how often a node asks for the lease
 POLL_SECONDS = 60.0
 
 
 class Housekeeper:
-    """Runs ``work`` when the shared schedule says so and no other node holds it.
+    """Runs ``work`` when no node ran it within ``interval``.
 
-    ``clock`` gives the schedule's time (injected by tests, like the job queue's ``now``).
+    The schedule is the named lease ``housekeeping`` in the data role: the node that takes
+    it holds it for the whole interval and runs the clean-up once; the others find it taken
+    until it lapses. A node that dies while cleaning up leaves the lease to lapse too, so the
+    next run comes an interval after the one that failed began, as for a run that failed.
+    ``clock`` gives the lease's time (injected by tests, like the job queue's ``now``).
     """
 
     def __init__(
@@ -48,63 +47,28 @@ class Housekeeper:
         work: Callable[[], Awaitable[None]],
         clock: Callable[[], float] = time.time,
         interval: float = INTERVAL_SECONDS,
-        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.jobs, self.owner, self.work, self.clock = jobs, owner, work, clock
-        self.interval, self.lease_seconds = interval, lease_seconds
+        self.interval = interval
 
     async def step(self) -> bool:
-        """Run the clean-up if it is due and free; True if it ran here (even if it failed).
-
-        A node cancelled while cleaning up (shut down, or dead) keeps the lease until it
-        lapses; then another node runs it."""
-        now = self.clock()
-        # the first node ever makes the schedule, due at once; later enqueues change nothing
-        await self.jobs.enqueue(QUEUE, {}, due=now, job_id=JOB_ID)
-        claimed = await self.jobs.claim(QUEUE, self.owner, now, self.lease_seconds)
-        if not claimed:
+        """Run the clean-up if the lease is free; True if it ran here (even if it failed)."""
+        if not await self.jobs.take_lease(LEASE, self.owner, self.clock(), self.interval):
             return False
-        job = claimed[0]
-        keeper = asyncio.create_task(self._keep_lease(job))
         try:
             await self.work()
-        except Exception:  # logged; the next try is the next run (the node may be fine)
+        except Exception:  # logged; the next try is the next interval's (another node's)
             log.exception("housekeeping failed")
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-        # the next run is an interval after this one began, whoever holds the lease now
-        if not await self.jobs.retry(job, due=now + self.interval):
-            log.warning("housekeeping: the lease lapsed while cleaning up")
         return True
 
-    async def _keep_lease(self, job: Job) -> None:
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            renewed = await self.jobs.renew(job, self.clock(), self.lease_seconds)
-            if renewed is None:
-                return
-
     async def run(self) -> None:
-        """``step`` now and then, until cancelled."""
+        """``step`` every POLL_SECONDS, until cancelled."""
         while True:
             try:
                 await self.step()
-            except Exception:
-                log.exception("housekeeping failed")
-            await asyncio.sleep(await self._pause())
-
-    async def _pause(self) -> float:
-        """Until the clean-up falls due, looking at least every POLL_SECONDS (a holder
-        that died lets its lease lapse)."""
-        try:
-            due = await self.jobs.next_due(QUEUE)
-        except Exception:
-            return POLL_SECONDS
-        if due is None:
-            return 1.0
-        return min(POLL_SECONDS, max(1.0, due - self.clock()))
+            except Exception:  # the data role is unreachable: try again later
+                log.exception("housekeeping: cannot take its lease")
+            await asyncio.sleep(POLL_SECONDS)
 
 
 async def housekeeping(services: Services, owner: str) -> None:
