@@ -3,8 +3,10 @@ the nodes' processes): each node starts only what its roles say."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sqlite3
+from collections import Counter
 
 import aiosmtplib
 import httpx
@@ -63,6 +65,36 @@ def test_mail_waits_in_the_queue_for_a_worker_node(folder):
         for server in servers:
             server.stop()
     for server in servers:
+        assert "Traceback" not in server.log(), server.log()
+
+
+def test_two_worker_nodes_deliver_each_message_once(folder):
+    """Two worker processes race for every job of the shared queue (SQLite's own locking
+    and the account's modseq guard across processes: no emulator involved)."""
+    smtp_port = free_port()
+    api = node(folder, "--roles", "api")
+    smtp = node(folder, "--roles", "smtp", "--smtp-listen", f"127.0.0.1:{smtp_port}")
+    workers = [node(folder, "--roles", "worker") for _ in range(2)]
+    servers = [api, smtp, *workers]
+    subjects = [f"once {n}" for n in range(12)]
+
+    async def send_all() -> None:
+        await asyncio.gather(*(_send(smtp_port, message(s)) for s in subjects))
+
+    started = []
+    try:
+        for server in servers:
+            server.start()
+            started.append(server)
+        run(send_all())
+        wait_until(lambda: _pending(folder) == 0, timeout=120)
+        alice = Client(api, ALICE, PASSWORD)
+        counts = Counter(e["subject"] for e in emails(alice))
+        assert {s: counts[s] for s in subjects} == dict.fromkeys(subjects, 1)
+    finally:
+        for server in started:
+            server.stop()
+    for server in started:
         assert "Traceback" not in server.log(), server.log()
 
 
