@@ -17,9 +17,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from push.hub import PushHub, create_bus
+from smtp_gateway.delivery import node_id
 from smtp_gateway.gateway import SmtpGateway
 
 from .api import MethodRegistry, parse_request, run_request
@@ -31,6 +32,7 @@ from .housekeeping import housekeeping
 from .limits import InFlight
 from .observability import VERSION, AccessLogMiddleware, Metrics
 from .part_blobs import open_blob, visible
+from .roles import API, SMTP, WORKER
 from .schema import schema_document, schema_names
 from .search_feed import SearchFeeder
 from .services import Services
@@ -92,17 +94,23 @@ class Server:
         data = open_data_store(self.config.database_path, self.config.mongodb_url, search)
         await data.open()
         blobs = await open_blob_store(self.config)
+        roles = self.config.roles
         workers = WorkerPool(self.config.worker_processes, self.config.cpu_budget_seconds)
-        workers.start()
+        if API in roles or WORKER in roles:  # (SMTP listeners parse nothing in the pool)
+            workers.start()
         self.services = Services(self.config, data, blobs, await create_bus(self.config), workers)
         self.auth = Authenticator(data, self.throttle)
-        await self.push.start()
-        self.smtp = SmtpGateway(self.services, auth=self.auth)
-        await self.smtp.start()
-        self._tasks.append(asyncio.create_task(housekeeping(self.services)))
-        if search is not None:
-            feeder = SearchFeeder(data, blobs, search, workers)
-            self._tasks.append(asyncio.create_task(feeder.run()))
+        await self.push.start(clients=API in roles)
+        if SMTP in roles or WORKER in roles:
+            self.smtp = SmtpGateway(self.services, auth=self.auth)
+        if self.smtp is not None and SMTP in roles:
+            await self.smtp.start_listeners()
+        if self.smtp is not None and WORKER in roles:
+            self.smtp.start_workers()
+            self._tasks.append(asyncio.create_task(housekeeping(self.services, node_id())))
+            if search is not None:
+                feeder = SearchFeeder(data, blobs, search, workers)
+                self._tasks.append(asyncio.create_task(feeder.run()))
         address = self.config.metrics_address
         if address:
             host, port = address
@@ -317,6 +325,11 @@ class Server:
             )
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def not_on_this_node(self, request: Request) -> Response:
+        """What a node without the api role answers on every path but its probes."""
+        roles = ", ".join(self.config.roles)
+        return problem(404, f"This node serves no JMAP API (its roles: {roles}).")
+
     async def schema(self, request: Request) -> Response:
         name = request.path_params["name"]
         if name not in schema_names():
@@ -340,6 +353,25 @@ def _upload_too_large(limit: int) -> Response:
     )
 
 
+#: what a node without the api role answers 404 to (WebSocket attempts are refused by the
+#: router, as on any path it does not know)
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _api_routes(server: Server) -> list[BaseRoute]:
+    """The JMAP endpoints of a node with the api role."""
+    return [
+        Route("/.well-known/jmap", server.session, methods=["GET"]),
+        Route("/jmap/session", server.session, methods=["GET"]),
+        Route("/jmap/api/", server.api, methods=["POST"]),
+        Route("/jmap/api", server.api, methods=["POST"]),
+        Route("/jmap/upload/{account_id}/", server.upload, methods=["POST"]),
+        Route("/jmap/download/{account_id}/{blob_id}/{name}", server.download, methods=["GET"]),
+        Route("/schemas/{name}.json", server.schema, methods=["GET"]),
+        *server.push.routes(),
+    ]
+
+
 def create_app(config: Config, registry: MethodRegistry | None = None) -> Starlette:
     if registry is None:
         from methods import build_registry
@@ -355,18 +387,14 @@ def create_app(config: Config, registry: MethodRegistry | None = None) -> Starle
         finally:
             await server.stop()
 
-    routes = [
-        Route("/.well-known/jmap", server.session, methods=["GET"]),
-        Route("/jmap/session", server.session, methods=["GET"]),
-        Route("/jmap/api/", server.api, methods=["POST"]),
-        Route("/jmap/api", server.api, methods=["POST"]),
-        Route("/jmap/upload/{account_id}/", server.upload, methods=["POST"]),
-        Route("/jmap/download/{account_id}/{blob_id}/{name}", server.download, methods=["GET"]),
-        Route("/schemas/{name}.json", server.schema, methods=["GET"]),
+    probes = [
         Route("/healthz", server.health, methods=["GET"]),
         Route("/metrics", server.metrics_endpoint, methods=["GET"]),
-        *server.push.routes(),
     ]
+    if API not in config.roles:
+        routes = [*probes, Route("/{path:path}", server.not_on_this_node, methods=_ALL_METHODS)]
+    else:
+        routes = [*_api_routes(server), *probes]
     middleware = [
         Middleware(AccessLogMiddleware, metrics=server.metrics, enabled=config.access_log),
         Middleware(

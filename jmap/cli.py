@@ -23,6 +23,7 @@ from .cli_mongo import mongo as mongo_group
 from .config import Config, ConfigError, check_file, load_config
 from .datadir import DATABASE, holds_data
 from .provision import ProvisionError, add_account, check_address, check_password, remove_account
+from .roles import ALL_ROLES, API, SMTP, roles_problem
 from .store.base import ConflictError, DataStore, NotFoundError, StoreError, TokenInfo
 from .store.blob_factory import blob_store
 from .store.factory import open_data_store, open_search_index
@@ -134,20 +135,21 @@ main.add_command(mongo_group)
     type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
     help="Least severe level logged (default info, or FULMAR_LOG_LEVEL).",
 )
+@click.option(
+    "--roles",
+    help="What this node runs: api, smtp, worker, comma-separated (default all three, "
+    "or FULMAR_ROLES).",
+)
 @config_option
 def serve(config_file: str | None, **options: Any) -> None:
     """Run the JMAP server."""
     config = _config(config_file=config_file, **options)  # a mistake is told before loading
     if bool(config.tls_cert) != bool(config.tls_key):
         raise click.ClickException("--tls-cert and --tls-key go together")
-    from smtp_gateway.listener import smtp_listen_problem
-
-    if problem := smtp_listen_problem(config):
+    if problem := roles_problem(config):
         raise click.ClickException(problem)
-    from smtp_gateway.submission import submission_listen_problems
-
-    if problems := submission_listen_problems(config):
-        raise click.ClickException(problems[0])
+    if SMTP in config.roles:
+        _check_smtp_listeners(config)
     import uvicorn
 
     from .app import create_app
@@ -159,8 +161,22 @@ def serve(config_file: str | None, **options: Any) -> None:
         click.echo(f"Creating a new data directory: {config.data_dir.resolve()}", err=True)
     _check_s3(config)
     _first_start(config)
-    click.echo(f"Fulmar JMAP session: {config.public_url}/.well-known/jmap", err=True)
+    if API in config.roles:
+        click.echo(f"Fulmar JMAP session: {config.public_url}/.well-known/jmap", err=True)
+    if len(config.roles) < len(ALL_ROLES):
+        click.echo(f"Fulmar node roles: {', '.join(config.roles)}", err=True)
     uvicorn.run(create_app(config), **uvicorn_options(config))
+
+
+def _check_smtp_listeners(config: Config) -> None:
+    from smtp_gateway.listener import smtp_listen_problem
+
+    if problem := smtp_listen_problem(config):
+        raise click.ClickException(problem)
+    from smtp_gateway.submission import submission_listen_problems
+
+    if problems := submission_listen_problems(config):
+        raise click.ClickException(problems[0])
 
 
 def _check_s3(config: Config) -> None:
@@ -186,7 +202,10 @@ def _first_start(config: Config) -> None:
             return None
         address = f"admin@{_mail_domain(config)}"
         password = secrets.token_urlsafe(12)
-        await add_account(data, address, password)
+        try:
+            await add_account(data, address, password)
+        except ConflictError:  # another node starting at the same moment made it
+            return None
         return address, password
 
     created = _with_store(config, work, create=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .roles import ALL_ROLES, RolesError, parse_roles, roles_problem
 from .s3_url import parse_s3_url
 
 
@@ -210,6 +211,10 @@ class Config:
     #: the most Emails one text condition may match with a search engine; a search matching
     #: more answers unsupportedFilter (the embedded FTS5 has no such bound)
     meilisearch_max_hits: int = 10_000
+    # -- nodes (see jmap/roles.py and docs/architecture.md, "Roles and nodes") --
+    #: what ``serve`` runs on this node: api (JMAP over HTTP, push), smtp (the SMTP
+    #: listeners), worker (queues, housekeeping, search feeding); default all three
+    roles: tuple[str, ...] = ALL_ROLES
 
     @property
     def host(self) -> str:
@@ -266,6 +271,7 @@ _ENV = {
     "FULMAR_MEILISEARCH_KEY": "meilisearch_key",
     "FULMAR_SUBMISSION_LISTEN": "submission_listen",
     "FULMAR_SUBMISSIONS_LISTEN": "submissions_listen",
+    "FULMAR_ROLES": "roles",
 }
 
 
@@ -298,6 +304,11 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError("dns_timeout_seconds must be more than 0")
     if name == "smtp_routes":
         return _smtp_routes(value)
+    if name == "roles":
+        try:
+            return parse_roles(value)
+        except RolesError as exc:
+            raise ConfigError(str(exc)) from None
     if name == "s3_url":
         try:
             parse_s3_url(value)
@@ -392,6 +403,8 @@ def load_config(
             values[attr] = environ[env_name]
     if "FULMAR_SMTP_LISTEN" in environ:  # set but empty: no SMTP listener
         values["smtp_listen"] = environ["FULMAR_SMTP_LISTEN"]
+    if "FULMAR_ROLES" in environ:  # set but empty: an error, not the default
+        values["roles"] = environ["FULMAR_ROLES"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     values = {k: _coerce(k, v) for k, v in values.items()}
     return replace(Config(), **values)
@@ -459,6 +472,7 @@ _CHECKED_VALUES = (
     "smtp_max_connections",
     "smtp_max_bad_commands",
     "s3_url",
+    "roles",
 )
 _URL_SCHEMES = {
     "base_url": ("http://", "https://"),
@@ -528,4 +542,6 @@ def _value_problems(config: Config) -> list[str]:
             problems.append(f"{name} must start with {' or '.join(schemes)}, not {value!r}")
     if config.eventsource_ping_min > config.eventsource_ping_max:
         problems.append("eventsource_ping_min is larger than eventsource_ping_max")
+    if problem := roles_problem(config):
+        problems.append(problem)
     return problems

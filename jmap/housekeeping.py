@@ -1,13 +1,19 @@
-"""Periodic clean-up: expired uploads, orphaned blobs, old change-log entries."""
+"""Periodic clean-up: expired uploads, orphaned blobs, old change-log entries.
+
+It runs on the nodes with the worker role, once an hour across all of them: a node runs
+it only while it holds the named lease ``housekeeping`` of the data role (``Housekeeper``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from .services import Services
 from .store.base import BlobStore, DataStore
+from .store.jobs import JobQueue
 
 log = logging.getLogger("fulmar.housekeeping")
 
@@ -18,14 +24,56 @@ ORPHAN_AGE_SECONDS = 24 * 3600
 INTERVAL_SECONDS = 3600
 
 
-async def housekeeping(services: Services) -> None:
-    """Run ``clean_up`` now and every hour, until cancelled."""
-    while True:
+#: the named lease (``JobQueue.take_lease``) whose holder runs the clean-up
+LEASE = "housekeeping"
+#: how often a node asks for the lease
+POLL_SECONDS = 60.0
+
+
+class Housekeeper:
+    """Runs ``work`` when no node ran it within ``interval``.
+
+    The schedule is the named lease ``housekeeping`` in the data role: the node that takes
+    it holds it for the whole interval and runs the clean-up once; the others find it taken
+    until it lapses. A node that dies while cleaning up leaves the lease to lapse too, so the
+    next run comes an interval after the one that failed began, as for a run that failed.
+    ``clock`` gives the lease's time (injected by tests, like the job queue's ``now``).
+    """
+
+    def __init__(
+        self,
+        jobs: JobQueue,
+        owner: str,
+        work: Callable[[], Awaitable[None]],
+        clock: Callable[[], float] = time.time,
+        interval: float = INTERVAL_SECONDS,
+    ) -> None:
+        self.jobs, self.owner, self.work, self.clock = jobs, owner, work, clock
+        self.interval = interval
+
+    async def step(self) -> bool:
+        """Run the clean-up if the lease is free; True if it ran here (even if it failed)."""
+        if not await self.jobs.take_lease(LEASE, self.owner, self.clock(), self.interval):
+            return False
         try:
-            await clean_up(services)
-        except Exception:
+            await self.work()
+        except Exception:  # logged; the next try is the next interval's (another node's)
             log.exception("housekeeping failed")
-        await asyncio.sleep(INTERVAL_SECONDS)
+        return True
+
+    async def run(self) -> None:
+        """``step`` every POLL_SECONDS, until cancelled."""
+        while True:
+            try:
+                await self.step()
+            except Exception:  # the data role is unreachable: try again later
+                log.exception("housekeeping: cannot take its lease")
+            await asyncio.sleep(POLL_SECONDS)
+
+
+async def housekeeping(services: Services, owner: str) -> None:
+    """Run ``clean_up`` once an hour across the nodes that call this, until cancelled."""
+    await Housekeeper(services.data.jobs, owner, lambda: clean_up(services)).run()
 
 
 async def clean_up(services: Services) -> None:
@@ -33,9 +81,10 @@ async def clean_up(services: Services) -> None:
     started = time.time()
     for blob_id in await data.expired_uploads(started):
         await blobs.delete(blob_id, written_before=started - UPLOAD_RACE_SECONDS)
-    await sweep_orphan_blobs(data, blobs, started - ORPHAN_AGE_SECONDS)
+    swept = await sweep_orphan_blobs(data, blobs, started - ORPHAN_AGE_SECONDS)
     retention = services.config.changes_retention_days * 86400
     await data.prune_changes(started - retention)
+    log.info("housekeeping done: %d orphaned blobs removed", swept)
 
 
 async def sweep_orphan_blobs(data: DataStore, blobs: BlobStore, written_before: float) -> int:

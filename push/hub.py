@@ -62,18 +62,23 @@ class PushHub:
         assert self._watcher is not None, "the push hub is not started"
         return self._watcher
 
-    async def start(self) -> None:
-        """Start watching and delivering; ``server.services`` (with the bus) must exist."""
+    async def start(self, clients: bool = True) -> None:
+        """Start delivering and, with ``clients`` (nodes with the api role), watching for the
+        WebSocket and EventSource clients; ``server.services`` (with the bus) must exist.
+
+        PushSubscription delivery runs on every node: each node pushes the changes it
+        published itself (a bus publish hook), so every change is pushed once."""
         services = self.server.services
         assert services is not None
         config = self.config
         key_file = config.push_vapid_key_file or str(config.data_dir / "vapid.pem")
         self.vapid = VapidKey(Path(key_file), config.push_vapid_subject)
         self._sender = WebPushSender(self.vapid, config.push_ttl_seconds)
-        self._watcher = AccountWatcher(services.bus, services.data, config.push_poll_seconds)
-        self._watcher.start(watch_for_writes=True)
-        self._db_watch = DatabaseWatcher(config.database_path, self._watcher.written_elsewhere)
-        self._db_watch.start()
+        if clients:
+            self._watcher = AccountWatcher(services.bus, services.data, config.push_poll_seconds)
+            self._watcher.start(watch_for_writes=True)
+            self._db_watch = DatabaseWatcher(config.database_path, self._watcher.written_elsewhere)
+            self._db_watch.start()
         self._delivery = PushDelivery(services, self._sender)
         services.bus.add_publish_hook(self._delivery.on_publish)
         self._delivery.start()

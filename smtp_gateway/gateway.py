@@ -30,10 +30,12 @@ log = logging.getLogger("fulmar.smtp")
 
 
 class SmtpGateway:
-    """Started and stopped with the server. The delivery worker and the outbound queue's
-    worker always run (other parts queue local deliveries and submissions); the listener
-    only when ``smtp_listen`` is set. Outgoing mail is DKIM-signed with the sending domain's
-    keys, made on first use, and routed with the gateway's one resolver."""
+    """Started and stopped with the server. The listeners (``start_listeners``: the MX
+    listener when ``smtp_listen`` is set, the submission ports when theirs are) run on nodes
+    with the smtp role; the delivery worker and the outbound queue's worker
+    (``start_workers``) on nodes with the worker role, any number of them (jobs are leased).
+    ``start`` starts both. Outgoing mail is DKIM-signed with the sending domain's keys, made
+    on first use, and routed with the gateway's one resolver."""
 
     def __init__(
         self,
@@ -56,6 +58,12 @@ class SmtpGateway:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        await self.start_listeners()
+        self.start_workers()
+
+    async def start_listeners(self) -> None:
+        """The MX and submission listeners (a listener wakes this node's delivery worker,
+        if it runs one; other nodes' workers find the job within a poll)."""
         config = self.services.config
         if config.smtp_listen:
             hostname = smtp_hostname(config)
@@ -78,6 +86,9 @@ class SmtpGateway:
             self.listener = SmtpListener(config, handler, hostname, tls)
             await self.listener.start()
         await self._start_submission()
+
+    def start_workers(self) -> None:
+        """The delivery worker (``inbound`` jobs) and the outbound queue's worker."""
         self._tasks = [
             asyncio.create_task(self.delivery.run()),
             asyncio.create_task(self.outbound.run()),

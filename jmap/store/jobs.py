@@ -1,6 +1,7 @@
 """The job queue role: durable work any node may take, held by one worker at a time.
 
-Inbound delivery, the outbound queue, search feeding and push retries are jobs. A job is
+Inbound delivery, the outbound queue and search feeding are jobs; named leases
+(``take_lease``) serve periodic work that runs on one node at a time. A job is
 leased: ``claim`` hands it to one owner until ``lease_until``; if that worker dies, the
 lease lapses and another claims it. ``complete`` and ``retry`` only act while the caller
 still holds the lease, so a worker whose lease lapsed cannot undo another's progress.
@@ -61,3 +62,8 @@ class JobQueue(Protocol):
 
     async def next_due(self, queue: str) -> float | None:
         """When the earliest job of the queue falls due (None: the queue is empty)."""
+
+    async def take_lease(self, name: str, owner: str, now: float, seconds: float) -> bool:
+        """Hold the named lease ``name`` for ``owner`` until ``now + seconds`` if it is
+        free (never taken, or lapsed by ``now``); False if anyone holds it, ``owner`` too.
+        For work that runs once per period across nodes and is no job (housekeeping)."""

@@ -3,6 +3,8 @@
 Claims are conditional updates (``lease_until <= now``), so two workers never hold one job;
 ``complete``, ``retry`` and ``renew`` match the caller's lease token, so a worker whose lease
 lapsed cannot undo another's progress. Payloads go through ``mongo_keys`` like objects.
+Named leases are documents of ``leases`` keyed by ``_id`` (the name): taking one is an
+upsert matching a lapsed lease, so a lease someone holds fails on the key.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from .base import Document, StoreError
 from .jobs import Job, new_job_id
@@ -143,3 +145,14 @@ class MongoJobQueue:
             .to_list()
         )
         return docs[0]["due"] if docs else None
+
+    async def take_lease(self, name: str, owner: str, now: float, seconds: float) -> bool:
+        free = {"_id": name, "until": {"$lte": now}}
+        update = {"$set": {"owner": owner, "until": now + seconds}}
+        try:
+            await self._do(self._store.db.leases.update_one(free, update, upsert=True))
+        except StoreError as exc:
+            if isinstance(exc.__cause__, DuplicateKeyError):
+                return False  # held by another (the upsert's insert met the name)
+            raise
+        return True

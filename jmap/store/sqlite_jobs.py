@@ -26,6 +26,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     PRIMARY KEY (queue, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs (queue, due);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -136,3 +141,15 @@ class SqliteJobQueue:
             lambda c: c.execute("SELECT min(due) FROM jobs WHERE queue = ?", (queue,)).fetchone()
         )
         return row[0]
+
+    async def take_lease(self, name: str, owner: str, now: float, seconds: float) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT INTO leases (name, owner, until) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until "
+                "WHERE leases.until <= ?",
+                (name, owner, now + seconds, now),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(run)

@@ -1,6 +1,8 @@
-"""The deployment files agree with the code and with themselves: settings parse, roles are
-the planned ones, every Service finds its pods, every replicated workload has a disruption
-budget, the routers know every shard. (Nothing here starts a container: see deploy/README.md.)
+"""The deployment files agree with the code and with themselves: settings parse, the roles
+are the ones ``serve --roles`` knows and each node would start with its settings, every
+node is probed on /healthz, every Service finds its pods, every replicated workload has a
+disruption budget, the routers know every shard. (Nothing here starts a container: see
+deploy/README.md.)
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from typing import Any
 import yaml
 
 from jmap.config import load_config
+from jmap.roles import ALL_ROLES, roles_problem
 from jmap.s3_url import parse_s3_url
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-ROLES = {"api", "smtp", "worker"}
+ROLES = set(ALL_ROLES)
 
 
 def compose() -> dict[str, Any]:
@@ -45,7 +48,7 @@ def manifests() -> list[dict[str, Any]]:
     return docs
 
 
-def test_compose_nodes_run_the_planned_roles_with_settings_that_parse():
+def test_compose_nodes_run_the_three_roles_with_settings_that_parse():
     services = compose()["services"]
     env = example_env()
     roles = {}
@@ -130,3 +133,42 @@ def test_k8s_nodes_roles_settings_and_shards():
     mongos = by_name["Deployment", "mongos"]["spec"]["template"]["spec"]["containers"][0]
     assert dict(a.split("/", 1) for a in mongos["args"]) == sets
     assert "cfg" in sets and len(sets) == 3
+
+
+def _node_config(environment: dict[str, str], role: str) -> Any:
+    """What ``serve --roles ROLE`` would run on with these variables (the config file they
+    name is deploy/fulmar.toml, mounted elsewhere)."""
+    env = {k: str(v) for k, v in environment.items() if k != "FULMAR_CONFIG"}
+    return load_config(DEPLOY / "fulmar.toml", environ=env, roles=role)
+
+
+def test_k8s_nodes_are_probed_over_http_and_smtp_nodes_listen_outside():
+    docs = manifests()
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    shared = by_name["ConfigMap", "fulmar-env"]["data"]
+    for role in ROLES:
+        (container,) = by_name["Deployment", f"fulmar-{role}"]["spec"]["template"]["spec"][
+            "containers"
+        ]
+        probes = [container.get(k) or {} for k in ("readinessProbe", "livenessProbe")]
+        assert {"path": "/healthz", "port": 8080} in [p.get("httpGet") for p in probes], role
+        assert 8080 in [p["containerPort"] for p in container["ports"]], role
+        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        config = _node_config({**shared, **env}, role)
+        assert roles_problem(config) is None and config.port == 8080
+        if role == "smtp":
+            ports = {p["containerPort"] for p in container["ports"]}
+            for address in (config.smtp_listen, config.submission_listen):
+                host, _, port = address.rpartition(":")
+                assert host == "0.0.0.0" and int(port) in ports
+
+
+def test_compose_nodes_have_health_checks_and_smtp_nodes_listen_outside():
+    services = compose()["services"]
+    for role in ROLES:
+        service = services[role]
+        assert "/healthz" in " ".join(service["healthcheck"]["test"]), role
+        config = _node_config({**service["environment"], "FULMAR_LISTEN": "0.0.0.0:8080"}, role)
+        assert roles_problem(config) is None
+    smtp = _node_config(services["smtp"]["environment"], "smtp")
+    assert smtp.smtp_listen == "0.0.0.0:2525" and smtp.submission_listen == "0.0.0.0:5870"
