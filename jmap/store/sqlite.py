@@ -17,6 +17,7 @@ with ``WriteConflict`` and writes nothing; the caller runs the method again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import sqlite3
 import threading
@@ -510,21 +511,37 @@ class SqliteDataStore:
                 raise StoreError(str(exc)) from exc
             self._batch.append(durable)
         finally:
-            if self._batch and (self._entering == 0 or len(self._batch) >= MAX_BATCH):
-                await self._commit_batch()
-            self._write_lock.release()
+            try:
+                if self._batch and (self._entering == 0 or len(self._batch) >= MAX_BATCH):
+                    await self._commit_batch()
+            finally:
+                self._write_lock.release()
         return durable
 
     async def _commit_batch(self) -> None:
-        """COMMIT the open batch (the write lock is held) and tell its transactions."""
+        """COMMIT the open batch (the write lock is held) and tell its transactions.
+
+        The COMMIT runs on in the writer thread whatever happens to the task that asked for
+        it, so a cancelled caller waits for its outcome (holding the lock) before the
+        cancellation goes on: the batch learns what really happened to its writes."""
         batch, self._batch = self._batch, []
         if not batch:
             return
+        outcome = asyncio.ensure_future(self._commit(batch))
+        try:
+            await asyncio.shield(outcome)
+        except asyncio.CancelledError:
+            while not outcome.done():  # ends: the writer thread returns
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(outcome)
+            raise
+
+    async def _commit(self, batch: list[asyncio.Future[None]]) -> None:
         conn = self._write_conn
         assert conn is not None
         try:
             await self._on_writer(lambda: conn.execute("COMMIT"))
-        except BaseException as exc:
+        except Exception as exc:
             if conn.in_transaction:
                 await self._on_writer(lambda: conn.execute("ROLLBACK"))
             for durable in batch:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
 from jmap.ids import is_id
 from jmap.store.base import DataStore, NotFoundError
+from jmap.store.sqlite import SqliteDataStore
 
 
 class Boom(Exception):
@@ -321,3 +323,71 @@ def test_cancelled_transactions_do_not_stall_the_others(run_data):
         assert (await data.get(acc, "Thing", ["after"]))[1] == [{"id": "after"}]
 
     run_data(body)
+
+
+class _GatedConnection:
+    """The writer's connection, holding chosen statements until the test opens their gate
+    (the statement then runs, as a COMMIT in the writer thread would, whoever waits)."""
+
+    def __init__(self, conn, gates: dict[str, tuple[threading.Event, threading.Event]]) -> None:
+        self._conn = conn
+        self._gates = gates
+
+    def execute(self, sql: str, *args):
+        if sql in self._gates:
+            reached, go = self._gates.pop(sql)
+            reached.set()
+            go.wait(30)
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+
+def test_a_cancelled_committer_still_tells_its_batch_the_truth(tmp_path):
+    """Transaction A's writes wait in the open batch; B's flush joins it and B commits; B is
+    cancelled while its COMMIT runs. The COMMIT completes in the writer thread, so A must
+    hear success (it heard "commit failed", or never heard, before) and both stay written."""
+
+    async def reached(event: threading.Event) -> None:
+        assert await asyncio.to_thread(event.wait, 30)
+
+    async def main() -> None:
+        store = SqliteDataStore(tmp_path / "fulmar.db")
+        await store.open()
+        a, b = await new_account(store, "a@example.com"), await new_account(store, "b@example.com")
+        release = (threading.Event(), threading.Event())
+        commit = (threading.Event(), threading.Event())
+        store._write_conn = _GatedConnection(
+            store._write_conn, {"RELEASE tx": release, "COMMIT": commit}
+        )
+
+        async def write(account: str, thing: str) -> None:
+            async with store.transaction(account) as tx:
+                await tx.create("Thing", {"id": thing})
+
+        task_a = asyncio.create_task(write(a, "from-a"))
+        await reached(release[0])  # A holds the writer lock, flushing
+        task_b = asyncio.create_task(write(b, "from-b"))
+        while store._entering == 0:  # B waits for the lock: A leaves the batch open for it
+            await asyncio.sleep(0)
+        release[1].set()
+        await reached(commit[0])  # B commits the batch of both
+        task_b.cancel()
+        await asyncio.sleep(0)
+        commit[1].set()
+        await asyncio.wait_for(task_a, 30)  # success, not "commit failed"
+        with pytest.raises(asyncio.CancelledError):
+            await task_b
+        await write(a, "after")  # the writer is in a clean state
+        await store.close()
+
+        again = SqliteDataStore(tmp_path / "fulmar.db")
+        await again.open()
+        _, things_a = await again.get(a, "Thing", None)
+        _, things_b = await again.get(b, "Thing", None)
+        await again.close()
+        assert sorted(t["id"] for t in things_a) == ["after", "from-a"]
+        assert [t["id"] for t in things_b] == ["from-b"]
+
+    asyncio.run(main())
