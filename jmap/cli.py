@@ -552,4 +552,4 @@ def import_mail(address: str, paths: tuple[Path, ...], mailbox: str | None, conf
 # command groups of their own modules: fulmar dns, dkim, domain, alias, reindex
 from smtp_gateway import cli_dns, cli_domains  # noqa: E402, F401
 
-from . import reindex_cli  # noqa: E402, F401
+from . import cli_migrate, reindex_cli  # noqa: E402, F401

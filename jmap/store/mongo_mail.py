@@ -101,32 +101,10 @@ class EmailIndexer:
         if old is not None:
             await db.mail_email.update_one(key, {"$set": fields}, session=session)
             return
-        keys = doc.get("threadKeys") or {}
         search = (doc.get(INDEX_ONLY) or {}).get("search") or {}
-        fields.update(
-            thread_id=doc["threadId"],
-            blob_id=doc["blobId"],
-            seq=commit.seq,
-            received_at=epoch(doc["receivedAt"]) or 0,
-            sent_at=epoch(doc.get("sentAt")),
-            size=doc["size"],
-            has_attachment=bool(doc.get("hasAttachment")),
-            from_key=address_key(doc.get("from")),
-            to_key=address_key(doc.get("to")),
-            subject_key=sort_key(keys.get("baseSubject", "")),
-            msgids=list(keys.get("messageIds", [])),
-            base_subject=keys.get("baseSubject", ""),
-            headers=[{"n": n, "v": v} for n, v in header_index(doc.get("headers") or [])],
-            thread_some=[],
-            thread_all=[],
-            thread_unread_in=[],
-            **await asyncio.to_thread(index_fields, search),
-        )
-        await db.mail_email.insert_one({**key, **fields}, session=session)
-        await db.mail_text.insert_one(
-            {**key, "subject": search.get("subject", ""), "body": search.get("body", "")},
-            session=session,
-        )
+        email, text = await asyncio.to_thread(new_index_docs, key, doc, commit.seq, search)
+        await db.mail_email.insert_one(email, session=session)
+        await db.mail_text.insert_one(text, session=session)
 
     async def finish(self, commit: Commit, account_id: str) -> None:
         """Once per commit: the thread keywords of every thread the commit touched."""
@@ -138,18 +116,58 @@ class EmailIndexer:
             ).to_list()
             if not mates:
                 continue
-            sets = [set(m.get("keywords") or ()) for m in mates]
-            unread_in = {b for m in mates if m["unread"] for b in m["mailboxes"]}
-            thread = {
-                "thread_some": sorted(set().union(*sets)),
-                "thread_all": sorted(set.intersection(*sets)),
-                "thread_unread_in": sorted(unread_in),
-            }
+            thread = thread_fields(mates)
             await db.mail_email.update_many(where, {"$set": thread}, session=session)
 
     async def drop_account(self, db: AsyncDatabase, session: Any, account_id: str) -> None:
         for collection in ("mail_email", "mail_text"):
             await db[collection].delete_many({"account_id": account_id}, session=session)
+
+
+def new_index_docs(
+    key: dict[str, str], doc: Document, seq: int, search: dict[str, str]
+) -> tuple[Document, Document]:
+    """The ``mail_email`` and ``mail_text`` documents of a new Email (``key``: account_id and
+    id; ``seq``: its place in the account's order of arrival). The thread fields start
+    empty: ``thread_fields`` of the whole thread fills them."""
+    keys = doc.get("threadKeys") or {}
+    email = {
+        **key,
+        "mailboxes": sorted(doc["mailboxIds"]),
+        "keywords": sorted(doc.get("keywords") or {}),
+        "unread": int(is_unread(doc)),
+        "thread_id": doc["threadId"],
+        "blob_id": doc["blobId"],
+        "seq": seq,
+        "received_at": epoch(doc["receivedAt"]) or 0,
+        "sent_at": epoch(doc.get("sentAt")),
+        "size": doc["size"],
+        "has_attachment": bool(doc.get("hasAttachment")),
+        "from_key": address_key(doc.get("from")),
+        "to_key": address_key(doc.get("to")),
+        "subject_key": sort_key(keys.get("baseSubject", "")),
+        "msgids": list(keys.get("messageIds", [])),
+        "base_subject": keys.get("baseSubject", ""),
+        "headers": [{"n": n, "v": v} for n, v in header_index(doc.get("headers") or [])],
+        "thread_some": [],
+        "thread_all": [],
+        "thread_unread_in": [],
+        **index_fields(search),
+    }
+    text = {**key, "subject": search.get("subject", ""), "body": search.get("body", "")}
+    return email, text
+
+
+def thread_fields(mates: list[Document]) -> Document:
+    """The thread's state kept on each of its Emails, from their ``keywords``, ``unread``
+    and ``mailboxes``."""
+    sets = [set(m.get("keywords") or ()) for m in mates]
+    unread_in = {b for m in mates if m["unread"] for b in m["mailboxes"]}
+    return {
+        "thread_some": sorted(set().union(*sets)),
+        "thread_all": sorted(set.intersection(*sets)),
+        "thread_unread_in": sorted(unread_in),
+    }
 
 
 class MongoMailIndex:
