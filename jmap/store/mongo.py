@@ -57,6 +57,7 @@ from .base import (
     TokenInfo,
     WriteConflict,
 )
+from .jobs import new_job_id
 from .mongo_jobs import INDEXES as JOB_INDEXES
 from .mongo_jobs import MongoJobQueue, job_upsert
 from .mongo_keys import escape, unescape
@@ -124,6 +125,9 @@ class Commit:
         self.seq = 0
         #: scratch space an indexer keeps for the length of one commit
         self.state: dict[str, Any] = {}
+        #: jobs an indexer adds, (queue, payload), written after the objects (an emulator
+        #: without isolation shows them to a worker at once: the objects must be there)
+        self.jobs: list[tuple[str, Document]] = []
 
 
 def database_name(url: str) -> str:
@@ -731,7 +735,8 @@ class MongoTransaction(WriteBuffer):
                 ],
                 session=session,
             )
-        for queue, job_id, payload, due in self._jobs:
+        jobs = [*self._jobs, *((q, new_job_id(), p, now) for q, p in commit.jobs)]
+        for queue, job_id, payload, due in jobs:
             await db.jobs.update_one(
                 *job_upsert(queue, job_id, payload, due), upsert=True, session=session
             )
