@@ -365,13 +365,10 @@ class Migration:
     async def _copy_directory(self) -> None:
         """Principals, grants and tokens: every row upserted, rows gone from the source
         deleted (so a run after the source changed leaves no stale login behind)."""
-        await self._prune("principals", ("_id",), "SELECT id FROM principals WHERE id IN ({})")
-        await self._prune(
-            "access",
-            ("principal_id", "account_id"),
-            "SELECT principal_id, account_id FROM access WHERE principal_id IN ({})",
-        )
-        await self._prune("tokens", ("_id",), "SELECT hash FROM tokens WHERE hash IN ({})")
+        await self._prune("principals", ("_id",), "principals", ("id",))
+        grant = ("principal_id", "account_id")
+        await self._prune("access", grant, "access", grant)
+        await self._prune("tokens", ("_id",), "tokens", ("hash",))
         await self._upsert(
             "principals",
             "SELECT id, login, password_hash, created FROM principals",
@@ -413,7 +410,7 @@ class Migration:
     async def _copy_jobs(self) -> None:
         """Pending jobs (deliveries, outbound mail, search feed) with their attempts and
         leases, so none is lost and none runs twice."""
-        await self._prune("jobs", ("queue", "id"), "SELECT queue, id FROM jobs WHERE queue IN ({})")
+        await self._prune("jobs", ("queue", "id"), "jobs", ("queue", "id"))
         total = await self.source.one("SELECT COUNT(*) FROM jobs")
         self.report.jobs = total[0] if total else 0
         await self._upsert(
@@ -441,19 +438,26 @@ class Migration:
             await self.db[collection].bulk_write(writes, ordered=False)
             self.reporter.advance("written", len(writes))
 
-    async def _prune(self, collection: str, key: tuple[str, ...], sql: str) -> None:
-        """Delete the target's documents of ``collection`` whose row the source no longer
-        has; ``sql`` finds the key tuples among candidates by the key's first part."""
+    async def _prune(
+        self, collection: str, key: tuple[str, ...], table: str, columns: tuple[str, ...]
+    ) -> None:
+        """Delete the target's documents of ``collection`` whose row (``key`` fields =
+        ``columns`` of ``table``, its primary key) the source no longer has."""
         projection = {k: 1 for k in key}
+        names = ", ".join(columns)
+        row = "(" + ",".join("?" * len(columns)) + ")"
         batch: list[Document] = []
 
         async def check() -> None:
-            firsts = sorted({d[key[0]] for d in batch})
-            marks = ",".join("?" * len(firsts))
-            found = {tuple(r) for r in await self.source.all(sql.format(marks), tuple(firsts))}
-            for doc in batch:
-                if tuple(doc[k] for k in key) not in found:
-                    await self.db[collection].delete_one({k: doc[k] for k in key})
+            keys = [tuple(d[k] for k in key) for d in batch]
+            rows = ",".join([row] * len(keys))
+            sql = f"SELECT {names} FROM {table} WHERE ({names}) IN (VALUES {rows})"
+            found = {
+                tuple(r) for r in await self.source.all(sql, tuple(v for k in keys for v in k))
+            }
+            for doc_key in keys:
+                if doc_key not in found:
+                    await self.db[collection].delete_one(dict(zip(key, doc_key, strict=True)))
             batch.clear()
 
         async for doc in self.db[collection].find({}, projection):

@@ -399,8 +399,13 @@ def test_writes_after_the_copy_are_detected(deployment, mongo_nx27017_url, tmp_p
     server.start()
     server.client(ALICE).ok("Mailbox/set", {"create": {"n": {"name": "Late", "parentId": None}}})
     server.stop()
+    removed = fulmar("account", "remove", BOB, "--yes", "--data-dir", str(copy))
+    assert removed.returncode == 0, removed.stderr
     result = asyncio.run(run(False))
     assert not result.ok
     assert any("changed in the source after it was copied" in m for m in result.mismatches)
     assert any("Mailbox state" in m for m in result.mismatches)
-    assert asyncio.run(run(True)).ok  # run again: the changed account is copied again
+    assert any("principals: 1 in the source, 2 in the target" in m for m in result.mismatches)
+    again = asyncio.run(run(True))  # run again: the changed account is copied again, bob's
+    assert again.ok, again.mismatches  # account, principal and grant are gone from the target
+    assert again.totals["principals"] == 1

@@ -29,6 +29,8 @@ from tests.conftest import FULMAR, USERS, Client, FulmarServer, free_port
 from tests.mail.conftest import import_raw, mailboxes
 from tests.mail.test_search_meili_standin import FILTERS, KEY, MAX_HITS, load, mail, query
 from tests.meili_standin import MeiliStandIn
+from tests.mongo.fixtures import mongo_url
+from tests.mongo.servers import MONGOECO, NX27017
 
 
 def search_jobs(url: str) -> int:
@@ -67,12 +69,25 @@ def provision(url: str) -> None:
     asyncio.run(run())
 
 
-@pytest.fixture(scope="module")
-def mongo_meili(tmp_path_factory, standin, mongo_nx27017_url):
-    """(server, its MongoDB URL): MongoDB data role, stand-in search role."""
+#: observed on mongoeco (whose transactions are not isolated, see README): with the search
+#: feeder claiming jobs outside transactions while Email/import commits, an Email/set just
+#: after it answered success, yet its keywords were not kept and the Email state went back
+MONGOECO_RACE = (
+    "mongoeco: an Email/set right after Email/import, while the feeder claims jobs, answered "
+    "success but was not kept (no transaction isolation); runs on nx-27017 and MongoDB"
+)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[NX27017, pytest.param(MONGOECO, marks=pytest.mark.skip(reason=MONGOECO_RACE))],
+)
+def mongo_meili(request, tmp_path_factory, standin):
+    """(server, its MongoDB URL): MongoDB data role (each emulator), stand-in search role."""
+    base = mongo_url(request, request.param)
     data_dir = tmp_path_factory.mktemp("fulmar-mongo-meili")
     name = "mm" + hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
-    url = mongo_nx27017_url.replace("/?", f"/{name}?")
+    url = base.replace("/?", f"/{name}?")
     provision(url)
     config = data_dir / "fulmar.toml"
     config.write_text(f"meilisearch_max_hits = {MAX_HITS}\n")
@@ -89,14 +104,20 @@ def mongo_meili(tmp_path_factory, standin, mongo_nx27017_url):
 
 
 @pytest.fixture(scope="module")
-def loaded(alice, mongo_meili):
+def fts5(alice):
+    """alice's mail on the embedded server (FTS5), the reference."""
+    load(alice)
+    return alice
+
+
+@pytest.fixture(scope="module")
+def loaded(fts5, mongo_meili):
     """alice's mail on both servers: (FTS5 client, MongoDB + stand-in client)."""
     server, url = mongo_meili
     other = server.client("alice@example.com")
-    load(alice)
     load(other)
     wait_fed(url)
-    return alice, other
+    return fts5, other
 
 
 @pytest.mark.parametrize("filter_", FILTERS, ids=[str(f) for f in FILTERS])
