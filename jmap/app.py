@@ -91,7 +91,7 @@ class Server:
         search = open_search_index(self.config)
         data = open_data_store(self.config.database_path, self.config.mongodb_url, search)
         await data.open()
-        blobs = await open_blob_store(self.config)
+        blobs = await open_blob_store(self.config, journal=data)
         workers = WorkerPool(self.config.worker_processes, self.config.cpu_budget_seconds)
         workers.start()
         self.services = Services(self.config, data, blobs, await create_bus(self.config), workers)

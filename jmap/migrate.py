@@ -479,15 +479,22 @@ class Migration:
         data_dir = self.source.data_dir
         total = await asyncio.to_thread(lambda: sum(1 for _ in blob_files(data_dir)))
         self.reporter.start("blobs", total)
-        pending: list[Awaitable[bool]] = []
+        pending: list[tuple[str, Awaitable[bool]]] = []
         for blob_id, path in blob_files(data_dir):
-            pending.append(self.blobs.put_file(blob_id, path))
+            pending.append((blob_id, self.blobs.put_file(blob_id, path)))
             if len(pending) >= BLOB_PARALLEL:
                 await self._put_blobs(pending)
         await self._put_blobs(pending)
 
-    async def _put_blobs(self, pending: list[Awaitable[bool]]) -> None:
-        for uploaded in await asyncio.gather(*pending):
+    async def _put_blobs(self, pending: list[tuple[str, Awaitable[bool]]]) -> None:
+        """Upload, and journal each blob in the target (``blob_journal``): the new
+        deployment's orphan sweep then looks at every copied blob once, so orphans the
+        source had go too."""
+        if not pending:
+            return
+        results = await asyncio.gather(*(put for _, put in pending))
+        await self.target.record_blob_writes([b for b, _ in pending], self.clock())
+        for uploaded in results:
             if uploaded:
                 self.report.blobs_uploaded += 1
             else:

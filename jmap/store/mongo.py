@@ -92,6 +92,7 @@ INDEXES: list[tuple[str, list[tuple[str, int]], bool]] = [
     ("uploads", [("account_id", ASCENDING), ("blob_id", ASCENDING)], True),
     ("uploads", [("expires", ASCENDING)], False),
     ("uploads", [("blob_id", ASCENDING)], False),
+    ("blob_writes", [("at", ASCENDING)], False),
 ]
 #: collections sharded on hashed ``account_id`` by ``fulmar mongo init`` on a mongos
 SHARDED = ("accounts", "objects", "type_state", "changelog", "blob_refs", "uploads")
@@ -624,6 +625,31 @@ class MongoDataStore:
         if not expired:
             return []
         return sorted(set(expired) - await self.blobs_held(expired))
+
+    # -- the blob write journal (one document per blob: ``_id`` the blob id, ``at``) --
+    async def record_blob_writes(self, blob_ids: list[str], when: float) -> None:
+        if blob_ids:
+            await self._do(
+                self.db.blob_writes.bulk_write(
+                    [UpdateOne({"_id": b}, {"$max": {"at": when}}, upsert=True) for b in blob_ids],
+                    ordered=False,
+                )
+            )
+
+    async def blob_writes_before(self, when: float, limit: int) -> list[str]:
+        docs = await self._do(
+            self.db.blob_writes.find({"at": {"$lt": when}}, {"_id": 1})
+            .sort("at", ASCENDING)
+            .limit(limit)
+            .to_list()
+        )
+        return [d["_id"] for d in docs]
+
+    async def forget_blob_writes(self, blob_ids: list[str], before: float) -> None:
+        if blob_ids:  # (an empty $in matches everything on some emulators)
+            await self._do(
+                self.db.blob_writes.delete_many({"_id": {"$in": blob_ids}, "at": {"$lt": before}})
+            )
 
 
 def _login_key(login: str) -> str:

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 from jmap.migrate import Migration
-from jmap.migrate_source import SqliteSource
+from jmap.migrate_source import SqliteSource, blob_files
 from jmap.migrate_verify import verify
 from jmap.store.mongo_mail import MongoMailStore
 from tests.conftest import FULMAR, Client, FulmarServer, free_port, start_server
@@ -193,6 +193,11 @@ def test_migrate_then_serve_from_mongodb_and_s3(
     assert "verification passed" in done.stdout
     assert "mongodb_url" in done.stdout and "s3_url" in done.stdout
     assert "MISMATCH" not in done.stderr
+    files = {blob_id for blob_id, _ in blob_files(deployment["data_dir"])}
+    client: MongoClient[Any] = MongoClient(url)
+    journal = {d["_id"] for d in client.get_default_database().blob_writes.find({})}
+    client.close()
+    assert files and journal == files  # the new deployment's orphan sweep sees each once
 
     # a new node: nothing in its data directory, everything in MongoDB and S3
     node = FulmarServer(

@@ -74,7 +74,7 @@ def provision(url: str) -> None:
 #: after it answered success, yet its keywords were not kept and the Email state went back
 MONGOECO_RACE = (
     "mongoeco: an Email/set right after Email/import, while the feeder claims jobs, answered "
-    "success but was not kept (no transaction isolation); runs on nx-27017 and MongoDB"
+    "success but was not kept (no transaction isolation); this runs on nx-27017"
 )
 
 
