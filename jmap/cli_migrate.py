@@ -4,6 +4,7 @@ MongoDB (and S3), resumably, then verified (see ``jmap.migrate``). Stop the serv
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from typing import Any
 
@@ -98,7 +99,7 @@ def migrate_command(
         )
     except MigrationError as exc:
         raise click.ClickException(str(exc)) from None
-    except (StoreError, PyMongoError, OSError) as exc:
+    except (StoreError, PyMongoError, sqlite3.Error, OSError) as exc:
         raise click.ClickException(f"migration stopped (run it again to go on): {exc}") from None
     _summary(console, copied, checked)
     if not checked.ok:
