@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import orjson
 from pymongo import ReplaceOne
 
-from .migrate_source import SqliteSource, blob_files
+from .migrate_source import SqliteSource, blob_dirs, blobs_in
 from .store.base import SERVER_ACCOUNT, Document
 from .store.mongo import _login_key
 from .store.mongo_keys import escape
@@ -475,16 +475,29 @@ class Migration:
 
     # -- blobs --
     async def _copy_blobs(self) -> None:
-        """Every blob file to the bucket, streamed; one already there is left alone."""
+        """Every blob file to the bucket, streamed; one already there is left alone. A
+        folder (``blobs/aa/bb``) copied by an earlier run and unchanged since (its
+        signature, checkpointed as ``b:aa/bb``) is skipped without asking the bucket."""
         data_dir = self.source.data_dir
-        total = await asyncio.to_thread(lambda: sum(1 for _ in blob_files(data_dir)))
-        self.reporter.start("blobs", total)
-        pending: list[tuple[str, Awaitable[bool]]] = []
-        for blob_id, path in blob_files(data_dir):
-            pending.append((blob_id, self.blobs.put_file(blob_id, path)))
-            if len(pending) >= BLOB_PARALLEL:
+        folders = await asyncio.to_thread(blob_dirs, data_dir)
+        self.reporter.start("blobs", len(folders))
+        for folder in folders:
+            files, signature = await asyncio.to_thread(blobs_in, folder)
+            mark_id = "b:" + folder.relative_to(data_dir / "blobs").as_posix()
+            mark = await self.db.migration.find_one({"_id": mark_id})
+            if mark is not None and mark["signature"] == signature:
+                self.report.blobs_present += len(files)
+            else:
+                pending: list[tuple[str, Awaitable[bool]]] = []
+                for blob_id, path in files:
+                    pending.append((blob_id, self.blobs.put_file(blob_id, path)))
+                    if len(pending) >= BLOB_PARALLEL:
+                        await self._put_blobs(pending)
                 await self._put_blobs(pending)
-        await self._put_blobs(pending)
+                await self.db.migration.replace_one(
+                    {"_id": mark_id}, {"_id": mark_id, "signature": signature}, upsert=True
+                )
+            self.reporter.advance("blobs")
 
     async def _put_blobs(self, pending: list[tuple[str, Awaitable[bool]]]) -> None:
         """Upload, and journal each blob in the target (``blob_journal``): the new
@@ -499,7 +512,6 @@ class Migration:
                 self.report.blobs_uploaded += 1
             else:
                 self.report.blobs_present += 1
-        self.reporter.advance("blobs", len(pending))
         pending.clear()
 
 

@@ -81,13 +81,28 @@ class SqliteSource:
         return None if row is None else "/".join(str(v) for v in row)
 
 
+def blob_dirs(data_dir: Path) -> list[Path]:
+    """The blob folders (``blobs/aa/bb``, at most 65,536), in a stable order."""
+    return sorted((data_dir / "blobs").glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]"))
+
+
+def blobs_in(directory: Path) -> tuple[list[tuple[str, Path]], str]:
+    """The blob files of one folder, (blob id, path) by name, and the folder's signature
+    (how many, the latest write): a folder whose signature is unchanged holds the same
+    blobs (content-addressed files are only ever added or removed)."""
+    found: list[tuple[str, Path]] = []
+    latest = 0
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if is_blob_id("G" + entry.name) and entry.is_file():
+            found.append(("G" + entry.name, Path(entry.path)))
+            latest = max(latest, entry.stat().st_mtime_ns)
+    return found, f"{len(found)}:{latest}"
+
+
 def blob_files(data_dir: Path) -> Iterator[tuple[str, Path]]:
     """Every blob file under the data directory: (blob id, path), in a stable order."""
-    root = data_dir / "blobs"
-    for directory in sorted(root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]")):
-        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-            if is_blob_id("G" + entry.name) and entry.is_file():
-                yield "G" + entry.name, Path(entry.path)
+    for directory in blob_dirs(data_dir):
+        yield from blobs_in(directory)[0]
 
 
 async def hash_stream(stream: Any) -> tuple[str, int]:

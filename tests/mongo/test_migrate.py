@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from minio import Minio
 from pymongo import AsyncMongoClient, MongoClient
 
 from jmap.migrate import Migration
 from jmap.migrate_source import SqliteSource, blob_files
 from jmap.migrate_verify import verify
 from jmap.store.mongo_mail import MongoMailStore
+from jmap.store.s3 import key_of
 from tests.conftest import FULMAR, Client, FulmarServer, free_port, start_server
 from tests.mail.conftest import mailboxes, message, upload
 from tests.mongo.servers import BACKEND_ENV, MONGOECO, NX27017
@@ -334,6 +336,14 @@ def test_kill_9_then_resume(deployment, mongo_nx27017_url, moto_s3: S3Server, tm
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "verification passed" in resumed.stdout
     assert "in the bucket already" in resumed.stdout  # the blobs of the killed run were kept
+    bucket = Minio(
+        f"127.0.0.1:{moto_s3.port}", moto_s3.access_key, moto_s3.secret_key, secure=False
+    )
+    victim, _ = next(blob_files(deployment["data_dir"]))
+    bucket.remove_object(name_for(tmp_path, "kb"), key_of(victim))  # tampered: a blob gone
+    failed = migrate(deployment["data_dir"], url, "--to-s3", s3, "--all-blobs")
+    assert failed.returncode == 1
+    assert "in the bucket" in failed.stderr and f"blob {victim} is missing" in failed.stderr
 
 
 class CrashAfter:
