@@ -93,7 +93,7 @@ class Server:
         search = open_search_index(self.config)
         data = open_data_store(self.config.database_path, self.config.mongodb_url, search)
         await data.open()
-        blobs = await open_blob_store(self.config)
+        blobs = await open_blob_store(self.config, journal=data)
         roles = self.config.roles
         workers = WorkerPool(self.config.worker_processes, self.config.cpu_budget_seconds)
         if API in roles or WORKER in roles:  # (SMTP listeners parse nothing in the pool)

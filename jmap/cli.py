@@ -572,4 +572,4 @@ def import_mail(address: str, paths: tuple[Path, ...], mailbox: str | None, conf
 from smtp_gateway import cli_dns, cli_domains  # noqa: E402, F401
 from smtp_gateway import cli_suppression as _suppression  # noqa: E402, F401
 
-from . import reindex_cli  # noqa: E402, F401
+from . import cli_migrate, reindex_cli  # noqa: E402, F401

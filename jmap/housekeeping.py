@@ -22,6 +22,11 @@ UPLOAD_RACE_SECONDS = 60
 #: blobs nothing holds are swept once this old (a write whose transaction failed leaves one)
 ORPHAN_AGE_SECONDS = 24 * 3600
 INTERVAL_SECONDS = 3600
+#: the named lease whose holder also lists every blob (for those the journal missed): weekly
+FULL_SWEEP_LEASE = "orphan-sweep-full"
+FULL_SWEEP_SECONDS = 7 * 24 * 3600
+#: journal entries looked at per round of the sweep
+JOURNAL_BATCH = 1000
 
 
 #: the named lease (``JobQueue.take_lease``) whose holder runs the clean-up
@@ -72,19 +77,49 @@ class Housekeeper:
 
 
 async def housekeeping(services: Services, owner: str) -> None:
-    """Run ``clean_up`` once an hour across the nodes that call this, until cancelled."""
-    await Housekeeper(services.data.jobs, owner, lambda: clean_up(services)).run()
+    """Run ``clean_up`` once an hour across the nodes that call this, until cancelled; once
+    a week the run also lists the whole blob store."""
+    jobs = services.data.jobs
+
+    async def work() -> None:
+        full = await jobs.take_lease(FULL_SWEEP_LEASE, owner, time.time(), FULL_SWEEP_SECONDS)
+        await clean_up(services, full_sweep=full)
+
+    await Housekeeper(jobs, owner, work).run()
 
 
-async def clean_up(services: Services) -> None:
+async def clean_up(services: Services, full_sweep: bool = False) -> None:
     data, blobs = services.data, services.blobs
     started = time.time()
     for blob_id in await data.expired_uploads(started):
         await blobs.delete(blob_id, written_before=started - UPLOAD_RACE_SECONDS)
-    swept = await sweep_orphan_blobs(data, blobs, started - ORPHAN_AGE_SECONDS)
+    swept = await sweep_journalled_blobs(data, blobs, started - ORPHAN_AGE_SECONDS)
+    if full_sweep:
+        swept += await sweep_orphan_blobs(data, blobs, started - ORPHAN_AGE_SECONDS)
     retention = services.config.changes_retention_days * 86400
     await data.prune_changes(started - retention)
     log.info("housekeeping done: %d orphaned blobs removed", swept)
+
+
+async def sweep_journalled_blobs(
+    data: DataStore, blobs: BlobStore, written_before: float, batch: int = JOURNAL_BATCH
+) -> int:
+    """Delete the blobs of the write journal (``store.blob_journal``) last written before
+    ``written_before`` that no account holds, and forget their entries; reads only what was
+    written since the last sweep, never the whole blob store. Returns how many went.
+
+    Each round forgets every entry it read (one written again meanwhile has a later time
+    and is neither read again nor forgotten), so the loop ends.
+    """
+    removed = 0
+    while ids := await data.blob_writes_before(written_before, batch):
+        held = await data.blobs_held(ids)
+        for blob_id in ids:
+            if blob_id not in held:
+                await blobs.delete(blob_id, written_before=written_before)
+                removed += 1
+        await data.forget_blob_writes(ids, written_before)
+    return removed
 
 
 async def sweep_orphan_blobs(data: DataStore, blobs: BlobStore, written_before: float) -> int:

@@ -224,6 +224,16 @@ class DataStore(Protocol):
     async def expired_uploads(self, now: float) -> list[str]:
         """Drop expired upload records; return blob ids that no record references any more."""
 
+    # -- the blob write journal (the orphan sweep looks only at blobs written recently) --
+    async def record_blob_writes(self, blob_ids: list[str], when: float) -> None:
+        """Note that these blobs were written at ``when`` (an entry keeps the latest time)."""
+
+    async def blob_writes_before(self, when: float, limit: int) -> list[str]:
+        """Up to ``limit`` journalled blobs last written before ``when``, oldest first."""
+
+    async def forget_blob_writes(self, blob_ids: list[str], before: float) -> None:
+        """Drop these entries, except those written again at ``before`` or later."""
+
 
 class BlobStore(Protocol):
     """The blob role: immutable, content-addressed bytes."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import Config
-from .base import DataStore, StoreError
+from .base import DataStore
 from .search import SearchIndex
 from .sqlite_mail import SqliteMailStore
 
@@ -26,14 +26,12 @@ def open_data_store(
 ) -> DataStore:
     """The data role with its mail index; call ``open()``.
 
-    With a MongoDB URL, the data role and the mail index (and its own text index) live in
-    MongoDB; without, the embedded SQLite database at ``path``, searching by FTS5 in the
-    same database or by ``search``, fed through the job queue.
+    With a MongoDB URL, the data role and the mail index live in MongoDB; without, in the
+    embedded SQLite database at ``path``. Either searches its own index (MongoDB's tokens,
+    FTS5) or ``search``, fed through the job queue of the data role.
     """
     if mongodb_url:
-        if search is not None:
-            raise StoreError("Meilisearch is not yet fed from the MongoDB data role")
         from .mongo_mail import MongoMailStore  # only deployments on MongoDB import pymongo
 
-        return MongoMailStore(mongodb_url)
+        return MongoMailStore(mongodb_url, search=search)
     return SqliteMailStore(path, search=search)

@@ -57,6 +57,7 @@ from .base import (
     TokenInfo,
     WriteConflict,
 )
+from .jobs import new_job_id
 from .mongo_jobs import INDEXES as JOB_INDEXES
 from .mongo_jobs import MongoJobQueue, job_upsert
 from .mongo_keys import escape, unescape
@@ -91,6 +92,7 @@ INDEXES: list[tuple[str, list[tuple[str, int]], bool]] = [
     ("uploads", [("account_id", ASCENDING), ("blob_id", ASCENDING)], True),
     ("uploads", [("expires", ASCENDING)], False),
     ("uploads", [("blob_id", ASCENDING)], False),
+    ("blob_writes", [("at", ASCENDING)], False),
 ]
 #: collections sharded on hashed ``account_id`` by ``fulmar mongo init`` on a mongos
 SHARDED = ("accounts", "objects", "type_state", "changelog", "blob_refs", "uploads")
@@ -124,6 +126,9 @@ class Commit:
         self.seq = 0
         #: scratch space an indexer keeps for the length of one commit
         self.state: dict[str, Any] = {}
+        #: jobs an indexer adds, (queue, payload), written after the objects (an emulator
+        #: without isolation shows them to a worker at once: the objects must be there)
+        self.jobs: list[tuple[str, Document]] = []
 
 
 def database_name(url: str) -> str:
@@ -621,6 +626,31 @@ class MongoDataStore:
             return []
         return sorted(set(expired) - await self.blobs_held(expired))
 
+    # -- the blob write journal (one document per blob: ``_id`` the blob id, ``at``) --
+    async def record_blob_writes(self, blob_ids: list[str], when: float) -> None:
+        if blob_ids:
+            await self._do(
+                self.db.blob_writes.bulk_write(
+                    [UpdateOne({"_id": b}, {"$max": {"at": when}}, upsert=True) for b in blob_ids],
+                    ordered=False,
+                )
+            )
+
+    async def blob_writes_before(self, when: float, limit: int) -> list[str]:
+        docs = await self._do(
+            self.db.blob_writes.find({"at": {"$lt": when}}, {"_id": 1})
+            .sort("at", ASCENDING)
+            .limit(limit)
+            .to_list()
+        )
+        return [d["_id"] for d in docs]
+
+    async def forget_blob_writes(self, blob_ids: list[str], before: float) -> None:
+        if blob_ids:  # (an empty $in matches everything on some emulators)
+            await self._do(
+                self.db.blob_writes.delete_many({"_id": {"$in": blob_ids}, "at": {"$lt": before}})
+            )
+
 
 def _login_key(login: str) -> str:
     """Logins compare without regard to ASCII case (as SQLite's NOCASE does)."""
@@ -731,7 +761,8 @@ class MongoTransaction(WriteBuffer):
                 ],
                 session=session,
             )
-        for queue, job_id, payload, due in self._jobs:
+        jobs = [*self._jobs, *((q, new_job_id(), p, now) for q, p in commit.jobs)]
+        for queue, job_id, payload, due in jobs:
             await db.jobs.update_one(
                 *job_upsert(queue, job_id, payload, due), upsert=True, session=session
             )

@@ -19,6 +19,7 @@ Emails, where the SQLite backend keeps them incrementally).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from pymongo import ASCENDING
@@ -29,9 +30,12 @@ from jmap.message.search import header_index
 from . import fts
 from .base import INDEX_ONLY, Document
 from .fts_snippet import long_snippet
+from .jobs import new_job_id
 from .mail import COUNTERS, MARK_START, EmailQuery, Snippet
 from .mongo import Commit, MongoDataStore
+from .mongo_jobs import job_upsert
 from .mongo_mail_query import (
+    Hits,
     account_filter,
     known_mailboxes_only,
     long_mailbox_lists,
@@ -40,6 +44,14 @@ from .mongo_mail_query import (
     sort_keys,
 )
 from .mongo_text import index_fields
+from .search import (
+    SEARCH_QUEUE,
+    SearchIndex,
+    drop_payload,
+    feed_payload,
+    snippet_leaves,
+    text_leaves,
+)
 from .sqlite_mail import address_key, is_unread, sort_key
 from .sqlite_mail_query import epoch
 
@@ -73,11 +85,16 @@ LIGHT = {"id": 1, "thread_id": 1, "keywords": 1, "_id": 0}
 
 
 class EmailIndexer:
-    """Keeps ``mail_email`` and ``mail_text`` in step with the Email documents."""
+    """Keeps ``mail_email`` and ``mail_text`` in step with the Email documents; with
+    ``feed``, the text goes to the ``search`` job queue (in the same transaction) for a
+    search engine instead of into ``tokens`` and ``mail_text``."""
 
     type_name = EMAIL
     indexes = INDEXES
     sharded = ("mail_email", "mail_text")
+
+    def __init__(self, feed: bool = False) -> None:
+        self.feed = feed
 
     async def write(
         self, commit: Commit, account_id: str, object_id: str, doc: Document | None
@@ -91,6 +108,8 @@ class EmailIndexer:
         if doc is None:
             await db.mail_email.delete_one(key, session=session)
             await db.mail_text.delete_one(key, session=session)
+            if old is not None and self.feed:
+                commit.jobs.append((SEARCH_QUEUE, feed_payload(account_id, [object_id])))
             return
         threads.add(doc["threadId"])
         fields: dict[str, Any] = {
@@ -101,32 +120,16 @@ class EmailIndexer:
         if old is not None:
             await db.mail_email.update_one(key, {"$set": fields}, session=session)
             return
-        keys = doc.get("threadKeys") or {}
-        search = (doc.get(INDEX_ONLY) or {}).get("search") or {}
-        fields.update(
-            thread_id=doc["threadId"],
-            blob_id=doc["blobId"],
-            seq=commit.seq,
-            received_at=epoch(doc["receivedAt"]) or 0,
-            sent_at=epoch(doc.get("sentAt")),
-            size=doc["size"],
-            has_attachment=bool(doc.get("hasAttachment")),
-            from_key=address_key(doc.get("from")),
-            to_key=address_key(doc.get("to")),
-            subject_key=sort_key(keys.get("baseSubject", "")),
-            msgids=list(keys.get("messageIds", [])),
-            base_subject=keys.get("baseSubject", ""),
-            headers=[{"n": n, "v": v} for n, v in header_index(doc.get("headers") or [])],
-            thread_some=[],
-            thread_all=[],
-            thread_unread_in=[],
-            **await asyncio.to_thread(index_fields, search),
-        )
-        await db.mail_email.insert_one({**key, **fields}, session=session)
-        await db.mail_text.insert_one(
-            {**key, "subject": search.get("subject", ""), "body": search.get("body", "")},
-            session=session,
-        )
+        search = (doc.get(INDEX_ONLY) or {}).get("search")
+        own = {} if self.feed else search or {}
+        email, text = await asyncio.to_thread(new_index_docs, key, doc, commit.seq, own)
+        await db.mail_email.insert_one(email, session=session)
+        if not self.feed:
+            await db.mail_text.insert_one(text, session=session)
+        elif search is not None:
+            commit.jobs.append(
+                (SEARCH_QUEUE, feed_payload(account_id, [object_id], {object_id: search}))
+            )
 
     async def finish(self, commit: Commit, account_id: str) -> None:
         """Once per commit: the thread keywords of every thread the commit touched."""
@@ -138,25 +141,82 @@ class EmailIndexer:
             ).to_list()
             if not mates:
                 continue
-            sets = [set(m.get("keywords") or ()) for m in mates]
-            unread_in = {b for m in mates if m["unread"] for b in m["mailboxes"]}
-            thread = {
-                "thread_some": sorted(set().union(*sets)),
-                "thread_all": sorted(set.intersection(*sets)),
-                "thread_unread_in": sorted(unread_in),
-            }
+            thread = thread_fields(mates)
             await db.mail_email.update_many(where, {"$set": thread}, session=session)
 
     async def drop_account(self, db: AsyncDatabase, session: Any, account_id: str) -> None:
+        if self.feed:
+            await db.jobs.update_one(
+                *job_upsert(SEARCH_QUEUE, new_job_id(), drop_payload(account_id), time.time()),
+                upsert=True,
+                session=session,
+            )
         for collection in ("mail_email", "mail_text"):
             await db[collection].delete_many({"account_id": account_id}, session=session)
 
 
-class MongoMailIndex:
-    """``MailIndex`` answered from ``mail_email`` by MongoDB queries and aggregations."""
+def new_index_docs(
+    key: dict[str, str], doc: Document, seq: int, search: dict[str, str]
+) -> tuple[Document, Document]:
+    """The ``mail_email`` and ``mail_text`` documents of a new Email (``key``: account_id and
+    id; ``seq``: its place in the account's order of arrival). The thread fields start
+    empty: ``thread_fields`` of the whole thread fills them."""
+    keys = doc.get("threadKeys") or {}
+    email = {
+        **key,
+        "mailboxes": sorted(doc["mailboxIds"]),
+        "keywords": sorted(doc.get("keywords") or {}),
+        "unread": int(is_unread(doc)),
+        "thread_id": doc["threadId"],
+        "blob_id": doc["blobId"],
+        "seq": seq,
+        "received_at": epoch(doc["receivedAt"]) or 0,
+        "sent_at": epoch(doc.get("sentAt")),
+        "size": doc["size"],
+        "has_attachment": bool(doc.get("hasAttachment")),
+        "from_key": address_key(doc.get("from")),
+        "to_key": address_key(doc.get("to")),
+        "subject_key": sort_key(keys.get("baseSubject", "")),
+        "msgids": list(keys.get("messageIds", [])),
+        "base_subject": keys.get("baseSubject", ""),
+        "headers": [{"n": n, "v": v} for n, v in header_index(doc.get("headers") or [])],
+        "thread_some": [],
+        "thread_all": [],
+        "thread_unread_in": [],
+        **index_fields(search),
+    }
+    text = {**key, "subject": search.get("subject", ""), "body": search.get("body", "")}
+    return email, text
 
-    def __init__(self, store: MongoDataStore) -> None:
+
+def thread_fields(mates: list[Document]) -> Document:
+    """The thread's state kept on each of its Emails, from their ``keywords``, ``unread``
+    and ``mailboxes``."""
+    sets = [set(m.get("keywords") or ()) for m in mates]
+    unread_in = {b for m in mates if m["unread"] for b in m["mailboxes"]}
+    return {
+        "thread_some": sorted(set().union(*sets)),
+        "thread_all": sorted(set.intersection(*sets)),
+        "thread_unread_in": sorted(unread_in),
+    }
+
+
+class MongoMailIndex:
+    """``MailIndex`` answered from ``mail_email`` by MongoDB queries and aggregations; text
+    conditions by ``mongo_text``, or by ``search`` when one is given (its id sets)."""
+
+    def __init__(self, store: MongoDataStore, search: SearchIndex | None = None) -> None:
         self._store = store
+        self.search = search
+
+    async def _hits(self, account_id: str, query: EmailQuery) -> Hits | None:
+        """The search engine's id set for each text leaf (None: ``mongo_text`` answers)."""
+        if self.search is None:
+            return None
+        hits: Hits = {}
+        for leaf in text_leaves(query.filter):
+            hits[leaf] = await self.search.matching(account_id, leaf)
+        return hits
 
     @property
     def _emails(self) -> Any:
@@ -179,14 +239,16 @@ class MongoMailIndex:
         query = await self._bounded(account_id, query)
         if limit == 0:
             return modseq, []
+        hits = await self._hits(account_id, query)
         if needs_pipeline(query):
             cursor = await self._store._do(
-                self._emails.aggregate(pipeline(account_id, query, offset, limit))
+                self._emails.aggregate(pipeline(account_id, query, offset, limit, hits))
             )
             docs = await self._store._do(cursor.to_list())
         else:
             spec, _ = sort_keys(query)
-            cursor = self._emails.find(account_filter(account_id, query), {"id": 1, "_id": 0})
+            where = account_filter(account_id, query, hits)
+            cursor = self._emails.find(where, {"id": 1, "_id": 0})
             cursor = cursor.sort(spec).skip(offset)
             if limit is not None:
                 cursor = cursor.limit(limit)
@@ -195,7 +257,7 @@ class MongoMailIndex:
 
     async def count(self, account_id: str, query: EmailQuery) -> int:
         query = await self._bounded(account_id, query)
-        where = account_filter(account_id, query)
+        where = account_filter(account_id, query, await self._hits(account_id, query))
         if not query.collapse_threads:
             return int(await self._store._do(self._emails.count_documents(where)))
         cursor = await self._store._do(
@@ -332,6 +394,8 @@ class MongoMailIndex:
     async def snippets(
         self, account_id: str, filter_: dict[str, Any] | None, email_ids: list[str]
     ) -> dict[str, Snippet]:
+        if self.search is not None:
+            return await self.search.snippets(account_id, snippet_leaves(filter_), email_ids)
         if fts.snippet_expression(filter_) is None or not email_ids:
             return {}
         subject_terms = fts.column_terms_expression(filter_, "subject")
@@ -370,6 +434,15 @@ def _snippet(subject: str, body: str, subject_terms: str | None, body_terms: str
 class MongoMailStore(MongoDataStore):
     """The MongoDB data role with the mail index role in the same database."""
 
-    def __init__(self, url: str, database: str | None = None) -> None:
-        super().__init__(url, database, indexers=[EmailIndexer()])
-        self.mail = MongoMailIndex(self)
+    def __init__(
+        self, url: str, database: str | None = None, search: SearchIndex | None = None
+    ) -> None:
+        super().__init__(url, database, indexers=[EmailIndexer(feed=search is not None)])
+        self.mail = MongoMailIndex(self, search)
+        #: the search engine fed from the ``search`` queue (None: ``mongo_text``)
+        self.search = search
+
+    async def close(self) -> None:
+        await super().close()
+        if self.search is not None:
+            await self.search.close()

@@ -20,6 +20,11 @@ from jmap.message.search import fold
 
 from . import mongo_text
 from .mail import EmailQuery
+from .search import TextLeaf
+
+#: a search engine's answer for each text leaf (None: the leaf has nothing to search);
+#: without one, ``mongo_text`` answers text conditions from the index's own tokens
+Hits = dict[TextLeaf, set[str] | None]
 
 SORT_FIELDS = {
     "receivedAt": "received_at",
@@ -45,7 +50,7 @@ def _and(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
-def _condition(condition: dict[str, Any]) -> dict[str, Any]:
+def _condition(condition: dict[str, Any], hits: Hits | None) -> dict[str, Any]:
     """One FilterCondition: all its properties must hold (empty: true)."""
     parts: list[dict[str, Any]] = []
     for prop, value in condition.items():
@@ -74,6 +79,10 @@ def _condition(condition: dict[str, Any]) -> dict[str, Any]:
             parts.append({"$nor": [{"thread_some": value.lower()}]})
         elif prop == "allInThreadHaveKeyword":
             parts.append({"thread_all": value.lower()})
+        elif prop in mongo_text.FIELD_TAGS and hits is not None:
+            ids = hits[TextLeaf(prop, value)]
+            if ids is not None:  # (an empty $in matches everything on some emulators)
+                parts.append({"id": {"$in": sorted(ids)}} if ids else mongo_text.NOTHING)
         elif prop in mongo_text.FIELD_TAGS:
             text = mongo_text.match(prop, value)
             if text is not None:
@@ -89,14 +98,14 @@ def _condition(condition: dict[str, Any]) -> dict[str, Any]:
     return _and(parts)
 
 
-def compile_filter(node: dict[str, Any] | None) -> dict[str, Any]:
+def compile_filter(node: dict[str, Any] | None, hits: Hits | None = None) -> dict[str, Any]:
     """A JMAP filter tree as a MongoDB query (without the account)."""
     if not node:
         return ALWAYS
     operator = node.get("operator")
     if operator is None:
-        return _condition(node)
-    parts = [compile_filter(child) for child in node["conditions"]]
+        return _condition(node, hits)
+    parts = [compile_filter(child, hits) for child in node["conditions"]]
     if operator == "AND":
         return _and(parts)
     if operator == "OR":
@@ -138,8 +147,8 @@ def known_mailboxes_only(node: dict[str, Any] | None, known: set[str]) -> dict[s
     return {**node, "inMailboxOtherThan": [m for m in node["inMailboxOtherThan"] if m in known]}
 
 
-def account_filter(account_id: str, query: EmailQuery) -> dict[str, Any]:
-    return _and([{"account_id": account_id}, compile_filter(query.filter)])
+def account_filter(account_id: str, query: EmailQuery, hits: Hits | None = None) -> dict[str, Any]:
+    return _and([{"account_id": account_id}, compile_filter(query.filter, hits)])
 
 
 def sort_keys(query: EmailQuery) -> tuple[list[tuple[str, int]], dict[str, Any]]:
@@ -166,12 +175,12 @@ def sort_keys(query: EmailQuery) -> tuple[list[tuple[str, int]], dict[str, Any]]
 
 
 def pipeline(
-    account_id: str, query: EmailQuery, offset: int, limit: int | None
+    account_id: str, query: EmailQuery, offset: int, limit: int | None, hits: Hits | None = None
 ) -> list[dict[str, Any]]:
     """The aggregation for keyword sorts and collapseThreads: ids in query order."""
     spec, computed = sort_keys(query)
     order = dict(spec)
-    stages: list[dict[str, Any]] = [{"$match": account_filter(account_id, query)}]
+    stages: list[dict[str, Any]] = [{"$match": account_filter(account_id, query, hits)}]
     keep = {field: 1 for field, _ in spec if field not in computed}
     stages.append({"$project": {"id": 1, "thread_id": 1, **keep, **computed}})
     stages.append({"$sort": order})

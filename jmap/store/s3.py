@@ -258,6 +258,29 @@ class S3BlobStore:
         await self.open()
         return await self._run(self._put_bytes, data)
 
+    def _put_file(self, blob_id: str, path: Path) -> bool:
+        size = path.stat().st_size
+        stat = self._stat(blob_id)
+        if stat is not None and stat.size == size:
+            return False
+        with path.open("rb") as data:
+            self._client.put_object(
+                self.bucket,
+                key_of(blob_id),
+                data,
+                size,
+                metadata=_written_now(),
+                part_size=self._part_size,
+                num_parallel_uploads=1,
+            )
+        return True
+
+    async def put_file(self, blob_id: str, path: Path) -> bool:
+        """Upload a file whose blob id is known already (``fulmar migrate``), streamed,
+        unless the bucket holds it; True if it was uploaded."""
+        await self.open()
+        return await self._run(self._put_file, blob_id, path)
+
     @staticmethod
     def _spool(spool: BinaryIO, digest: Any, pieces: list[bytes]) -> None:
         for piece in pieces:

@@ -123,6 +123,11 @@ CREATE TABLE IF NOT EXISTS uploads (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_expiry ON uploads (expires);
 CREATE INDEX IF NOT EXISTS uploads_by_blob ON uploads (blob_id);
+CREATE TABLE IF NOT EXISTS blob_writes (
+    blob_id TEXT PRIMARY KEY,
+    at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blob_writes_by_time ON blob_writes (at);
 """
 
 
@@ -709,6 +714,32 @@ class SqliteDataStore:
             return orphans
 
         return await self._write(run)
+
+    # -- the blob write journal --
+    async def record_blob_writes(self, blob_ids: list[str], when: float) -> None:
+        await self._write(
+            lambda c: c.executemany(
+                "INSERT INTO blob_writes (blob_id, at) VALUES (?, ?) "
+                "ON CONFLICT (blob_id) DO UPDATE SET at = MAX(at, excluded.at)",
+                [(b, when) for b in blob_ids],
+            )
+        )
+
+    async def blob_writes_before(self, when: float, limit: int) -> list[str]:
+        rows = await self.read(
+            lambda c: c.execute(
+                "SELECT blob_id FROM blob_writes WHERE at < ? ORDER BY at LIMIT ?", (when, limit)
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    async def forget_blob_writes(self, blob_ids: list[str], before: float) -> None:
+        await self._write(
+            lambda c: c.executemany(
+                "DELETE FROM blob_writes WHERE blob_id = ? AND at < ?",
+                [(b, before) for b in blob_ids],
+            )
+        )
 
 
 def _unknowable(since: int, floor: int, current: int, type_modseq: int) -> bool:

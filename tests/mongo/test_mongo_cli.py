@@ -26,6 +26,7 @@ NOT_PER_ACCOUNT = {
     ("uploads", "expires"),
     ("uploads", "blob_id"),
     ("jobs", "queue"),
+    ("blob_writes", "at"),
 }
 
 
