@@ -4,7 +4,8 @@ On top of aiosmtpd (which parses commands, reads DATA with dot-unstuffing and th
 limit, and does STARTTLS): an enhanced status code on every reply (``replies``), a bound on
 bad commands per session (then 421 and closed), an idle timeout that also runs within DATA
 (aiosmtpd's only runs between commands) and answers 421 before closing, a bound on the
-length of data lines, and no AUTH (``keep_auth``: the submission listener's).
+length of data lines, and no AUTH unless it is required (``auth_required``: the submission
+listener's). ``implicit_tls``: the transport is TLS from the first octet (RFC 8314).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class InboundSMTP(SMTP):
         tls_context: ssl.SSLContext | None,
         on_close: Callable[[InboundSMTP], None],
         loop: Any,
-        keep_auth: bool = False,
+        implicit_tls: bool = False,
         auth_required: bool = False,
     ) -> None:
         # read by SMTP.__init__ for its stream limit; +1 for a stuffed dot (RFC 5321 §4.5.2)
@@ -80,7 +81,8 @@ class InboundSMTP(SMTP):
         self.limits = limits
         # aiosmtpd keeps this table on the class and grows it with each EHLO
         self.command_size_limits = collections.defaultdict(lambda: COMMAND_LINE)
-        methods = {k: v for k, v in self._smtp_methods.items() if keep_auth or k != "AUTH"}
+        self._implicit_tls = implicit_tls
+        methods = {k: v for k, v in self._smtp_methods.items() if auth_required or k != "AUTH"}
         self._smtp_methods = _Commands(methods, self._unknown_command)
         self._on_close = on_close
         self._greeted = False
@@ -88,6 +90,13 @@ class InboundSMTP(SMTP):
         self._in_data = False
         self._bad_commands = 0
         self._closing = False
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if self._implicit_tls and self.session is not None and self.session.ssl is None:
+            # the whole connection is TLS: AUTH is offered and allowed from the start
+            self.session.ssl = {"ssl_object": transport.get_extra_info("ssl_object")}
+            self._auth_require_tls = False
 
     def _create_envelope(self) -> InboundEnvelope:
         return InboundEnvelope()
