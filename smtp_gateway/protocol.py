@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,17 @@ log = logging.getLogger("fulmar.smtp")
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 COMMAND_LINE = 512  # RFC 5321 §4.5.3.1.4, with CRLF
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+#: ``<dot-atom@domain>`` in ASCII, what nearly every MAIL and RCPT carries: parsed by this
+#: instead of the stdlib's RFC 5322 header parser, which aiosmtpd uses for every address
+#: (anything else, quoted local parts, address literals, source routes, comments or more
+#: than one space after the path, still goes there)
+_PLAIN_PATH = re.compile(
+    rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)>(?: ([^ \t\r\n(].*))?",
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +109,15 @@ class InboundSMTP(SMTP):
             # the whole connection is TLS: AUTH is offered and allowed from the start
             self.session.ssl = {"ssl_object": transport.get_extra_info("ssl_object")}
             self._auth_require_tls = False
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        plain = _PLAIN_PATH.fullmatch(arg)
+        if plain is None:
+            return super()._getaddr(arg)
+        address, rest = plain.group(1), plain.group(2) or ""
+        if self.local_part_limit and address.rindex("@") > self.local_part_limit:
+            return None, None
+        return address, rest
 
     def _create_envelope(self) -> InboundEnvelope:
         return InboundEnvelope()
