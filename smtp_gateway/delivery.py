@@ -36,12 +36,12 @@ from jmap.store.base import NotFoundError, Transaction
 from jmap.store.jobs import Job
 from jmap.store.mail import mail_index
 from jmap.workers import BudgetExceeded
-from methods import email_tasks
 from methods.email_write import EmailWriter
 from methods.mailbox import MailboxType
 
 from .bounces import record_bounce
 from .inbound import HOLD_PREFIX, INBOUND
+from .parse_batch import parse_all
 from .vacation import reply_if_away
 
 log = logging.getLogger("fulmar.smtp.delivery")
@@ -50,6 +50,8 @@ log = logging.getLogger("fulmar.smtp.delivery")
 WORKER_OWNER = "smtp-delivery"
 #: jobs delivered at once by one worker (in batches: one per claim)
 CAPACITY = 64
+#: messages parsed in one call to the worker pool
+PARSE_BATCH = 16
 #: how often the queue is looked at when nothing wakes the worker (jobs of other nodes)
 POLL_SECONDS = 1.0
 #: retry delays: RETRY_BASE_SECONDS * 2**attempts, at most RETRY_MAX_SECONDS
@@ -196,7 +198,7 @@ class DeliveryWorker:
         """Deliver a batch of jobs; for each job id, whether it is done (False: try again
         later). The messages of one account are filed in one transaction (one flush, one
         push), each job's holder account last, so its blob stays held until the end."""
-        prepared = await asyncio.gather(*(self._prepare_or_retry(job) for job in jobs))
+        prepared = await self._prepare(jobs)
         done = {job.id: ready is not False for job, ready in zip(jobs, prepared, strict=True)}
         ready = [(job, r) for job, r in zip(jobs, prepared, strict=True) if isinstance(r, tuple)]
         others: list[_Filing] = []
@@ -224,35 +226,55 @@ class DeliveryWorker:
         failed = await asyncio.gather(*(self._file_account(a, f) for a, f in by_account.items()))
         return set().union(*failed)
 
-    async def _prepare_or_retry(self, job: Job) -> tuple[bytes, dict[str, Any]] | bool:
+    async def _prepare(self, jobs: list[Job]) -> list[tuple[bytes, dict[str, Any]] | bool]:
+        """Each job's message and its parsed model; True: nothing to deliver (dropped),
+        False: try again later. Messages are parsed ``PARSE_BATCH`` to a worker call."""
+        loaded = await asyncio.gather(*(self._load(job) for job in jobs))
+        found = [(i, octets) for i, octets in enumerate(loaded) if isinstance(octets, bytes)]
+        prepared: list[tuple[bytes, dict[str, Any]] | bool] = [
+            octets if isinstance(octets, bool) else False for octets in loaded
+        ]
+        chunks = [found[i : i + PARSE_BATCH] for i in range(0, len(found), PARSE_BATCH)]
+        for chunk, models in zip(
+            chunks, await asyncio.gather(*(self._parse(jobs, c) for c in chunks)), strict=True
+        ):
+            for (i, octets), model in zip(chunk, models, strict=True):
+                prepared[i] = False if model is None else (octets, model)
+        return prepared
+
+    async def _load(self, job: Job) -> bytes | bool:
+        """The job's message; True: nothing to deliver (dropped), False: try again later."""
+        blob_id = job.payload["blobId"]
         try:
-            return await self._prepare(job)
+            octets = await self.services.blobs.get(blob_id)
         except Exception:
             log.exception("inbound job %s failed; it will be tried again", job.id)
             return False
-
-    async def _prepare(self, job: Job) -> tuple[bytes, dict[str, Any]] | bool:
-        """The job's message and its parsed model; True: nothing to deliver (dropped),
-        False: try again later."""
-        blob_id = job.payload["blobId"]
-        octets = await self.services.blobs.get(blob_id)
         if octets is None:
             log.error("inbound job %s: its message (blob %s) is gone; dropped", job.id, blob_id)
             return True
-        if not job.payload["recipients"]:
-            return True
+        return octets if job.payload["recipients"] else True
+
+    async def _parse(
+        self, jobs: list[Job], chunk: list[tuple[int, bytes]]
+    ) -> list[dict[str, Any] | None]:
+        """The models of a chunk of messages, None for one to try again later: a chunk
+        over the time budget is parsed again one message at a time, so only the slow
+        message stays queued."""
         try:
-            model = await self.services.workers.run(WORKER_OWNER, email_tasks.parse, octets, False)
+            messages = [octets for _, octets in chunk]
+            return await self.services.workers.run(WORKER_OWNER, parse_all, messages)
         except BudgetExceeded:
+            if len(chunk) > 1:
+                return [m for one in chunk for m in await self._parse(jobs, [one])]
+            job = jobs[chunk[0][0]]
             log.warning(
                 "inbound job %s: the message could not be parsed in time (attempt %d); "
                 "it stays queued",
                 job.id,
                 job.attempts + 1,
             )
-            return False
-        assert model is not None
-        return octets, model
+            return [None]
 
     async def _file_account(self, account_id: str, filings: list[_Filing]) -> set[str]:
         """One transaction for all; if it fails, each on its own, so that one message that
