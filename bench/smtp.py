@@ -25,6 +25,10 @@ a pool of ``--pool`` messages that the clients cycle through (a message sent twi
 same Message-ID and so joins a thread). The server never asks a DNS server
 (``dns_offline``).
 
+``--profile PREFIX`` samples the server and its workers with py-spy (``pip install
+py-spy``; not a dependency) during the load, Python stacks holding the GIL only, as
+collapsed stacks in ``PREFIX-plain.txt`` / ``PREFIX-dkim.txt``.
+
 The client runs on the same machine and takes CPU from the server.
 """
 
@@ -37,6 +41,7 @@ import multiprocessing
 import os
 import sqlite3
 import statistics
+import subprocess
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -258,8 +263,16 @@ async def seed(smtp_port: int, login: str, count: int) -> None:
             await client.sendmail(SENDER, [login], message(n, login))
 
 
-async def throughput(server, smtp_port, users, clients, seconds, watch_login, messages):
+def start_profile(pid: int, seconds: float, path: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server and its workers, as collapsed stacks."""
+    command = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)),
+               "--subprocesses", "--gil", "--format", "raw", "--output", path]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def throughput(server, smtp_port, users, clients, seconds, watch_login, messages, profile):
     counts = [0]
+    spy = start_profile(server.process.pid, seconds, profile) if profile else None
     start = time.perf_counter()
     cpu_start = tree_cpu(server.process.pid)
     until = start + seconds
@@ -278,6 +291,8 @@ async def throughput(server, smtp_port, users, clients, seconds, watch_login, me
     drained_in = time.perf_counter() - start
     cpu_end = tree_cpu(server.process.pid)
     cpu = (cpu_end[0] - cpu_start[0], cpu_end[1] - cpu_start[1])
+    if spy is not None:
+        spy.wait()
     return counts[0], accepted_in, drained_in, samples, cpu
 
 
@@ -331,7 +346,16 @@ def run_mode(args: argparse.Namespace, signed: bool) -> None:
             print(line("API latency of another user, idle", api_idle))
             probe, out = start_probe(server, other, args.seconds)
             count, accepted_in, drained_in, loaded, cpu = asyncio.run(
-                throughput(server, smtp_port, users, args.clients, args.seconds, watch, messages)
+                throughput(
+                    server,
+                    smtp_port,
+                    users,
+                    args.clients,
+                    args.seconds,
+                    watch,
+                    messages,
+                    args.profile and f"{args.profile}-{'dkim' if signed else 'plain'}.txt",
+                )
             )
             api_loaded = out.get()
             probe.join()
@@ -392,6 +416,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=100, help="messages of the API user")
     parser.add_argument("--dkim", choices=("off", "on", "both"), default="both")
     parser.add_argument("--pool", type=int, default=3000, help="signed messages to cycle")
+    parser.add_argument("--profile", help="py-spy stacks of the load to PREFIX-*.txt")
     args = parser.parse_args()
     for signed in {"off": [False], "on": [True], "both": [False, True]}[args.dkim]:
         run_mode(args, signed)

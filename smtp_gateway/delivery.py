@@ -50,6 +50,9 @@ log = logging.getLogger("fulmar.smtp.delivery")
 WORKER_OWNER = "smtp-delivery"
 #: jobs delivered at once by one worker (in batches: one per claim)
 CAPACITY = 64
+#: while batches are being delivered, how long a claim waits for more jobs to gather (an
+#: idle worker claims at once, so a message arriving alone is not delayed)
+LINGER_SECONDS = 0.025
 #: messages parsed in one call to the worker pool
 PARSE_BATCH = 16
 #: how often the queue is looked at when nothing wakes the worker (jobs of other nodes)
@@ -127,6 +130,8 @@ class DeliveryWorker:
                     task.add_done_callback(self._batch_done)
                 if not jobs or len(jobs) == free:
                     await self._idle()
+                if self._running:  # busy: let more jobs gather into the next batch
+                    await asyncio.sleep(LINGER_SECONDS)
         finally:
             for task in self._running:
                 task.cancel()

@@ -4,8 +4,9 @@ RCPT, and at the end of DATA check the message, make it durable, and only then s
 Accepted means durable: the stored message (trace fields + the checks' header + the raw
 message) is written to the blob role (fsynced), then one job on the ``inbound`` queue is
 committed, with a blob ref ``inbound:<job id>`` in the first recipient's account that
-holds the blob until delivery (the orphan sweep leaves held blobs alone). The job's
-payload::
+holds the blob until delivery (the orphan sweep leaves held blobs alone); on SQLite both
+go straight into the group commit (``enqueue_holding``), with no account transaction, so
+sessions ending DATA together for one account share one fsync. The job's payload::
 
     {"blobId": str, "mailFrom": str ("" for <>), "receivedAt": float (epoch seconds),
      "recipients": [{"address": str, "accountId": str}, ...], "folder": "inbox" | "junk"}
@@ -193,6 +194,11 @@ class InboundHandler:
         blob_id = await self.blobs.put(stored)
         payload["blobId"] = blob_id
         holder = payload["recipients"][0]["accountId"]
+        hold = (holder, blob_id, HOLD_PREFIX + queue_id)
+        enqueue_holding = getattr(self.data.jobs, "enqueue_holding", None)
+        if enqueue_holding is not None:  # a backend that can do both in one commit
+            await enqueue_holding(INBOUND, payload, payload["receivedAt"], queue_id, hold)
+            return
 
         async def commit() -> None:
             async with self.data.transaction(holder) as tx:

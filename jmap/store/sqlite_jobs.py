@@ -65,6 +65,24 @@ class SqliteJobQueue:
         await self._write(lambda c: insert_job(c, queue, job_id, payload, due))
         return job_id
 
+    async def enqueue_holding(
+        self, queue: str, payload: Document, due: float, job_id: str, hold: tuple[str, str, str]
+    ) -> None:
+        """``enqueue`` together with a blob ref ``hold`` = (account, blob id, ref) that keeps
+        the job's blob from the orphan sweep, in one commit. No account transaction: a blob
+        ref changes no object, so there is no modseq to bump and no account lock to wait
+        for (the inbound listener's path: many sessions end DATA at once for one account)."""
+        account_id, blob_id, ref = hold
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO blob_refs (account_id, blob_id, ref) VALUES (?, ?, ?)",
+                (account_id, blob_id, ref),
+            )
+            insert_job(conn, queue, job_id, payload, due)
+
+        await self._write(run)
+
     async def claim(
         self, queue: str, owner: str, now: float, lease_seconds: float, limit: int = 1
     ) -> list[Job]:
