@@ -13,7 +13,7 @@ reports:
   noisy, the CPU per message much less so;
 * latency from the end of DATA to the StateChange (with EmailDelivery) on a WebSocket of
   the recipient, median and p99: one message at a time, then the same while the N clients
-  stream; with the 250 -> StateChange part of it;
+  stream (from a process of its own); with the 250 -> StateChange part of it;
 * API latency of another user (Email/query + Email/get + Mailbox/get in one request, from
   a process of its own) idle and while the clients stream: it should stay flat.
 
@@ -147,8 +147,8 @@ def tree_cpu(pid: int) -> tuple[float, float]:
 class Watcher:
     """A WebSocket with push on; records when each StateChange with EmailDelivery arrives."""
 
-    def __init__(self, server: FulmarServer, login: str) -> None:
-        self.url = f"ws://127.0.0.1:{server.port}/jmap/ws"
+    def __init__(self, http_port: int, login: str) -> None:
+        self.url = f"ws://127.0.0.1:{http_port}/jmap/ws"
         self.login = login
         self.arrivals: asyncio.Queue[float] = asyncio.Queue()
 
@@ -168,22 +168,25 @@ class Watcher:
 
 
 async def latency(
-    server: FulmarServer,
+    http_port: int,
     smtp_port: int,
     login: str,
     count: int,
     gap: float,
     messages: Messages,
-    samples: list[tuple[float, float]] | None = None,
+    until: float = float("inf"),
 ) -> list[tuple[float, float]]:
-    """(end of DATA -> StateChange, 250 -> StateChange) in ms, one message at a time."""
-    watcher = Watcher(server, login)
+    """(end of DATA -> StateChange, 250 -> StateChange) in ms, one message at a time,
+    ``count`` of them or until ``until`` (``time.perf_counter``)."""
+    watcher = Watcher(http_port, login)
     ready = asyncio.Event()
     task = asyncio.create_task(watcher.run(ready))
     await ready.wait()
-    samples = [] if samples is None else samples
+    samples: list[tuple[float, float]] = []
     async with aiosmtplib.SMTP(hostname="127.0.0.1", port=smtp_port, start_tls=False) as client:
         for n in range(count):
+            if time.perf_counter() > until:
+                break
             await client.mail(SENDER)
             await client.rcpt(login)
             sent = time.perf_counter()
@@ -244,6 +247,20 @@ def api_probe(url: str, login: str, seconds: float, out: multiprocessing.Queue) 
     out.put(asyncio.run(run()))
 
 
+def latency_probe(
+    http_port: int,
+    smtp_port: int,
+    login: str,
+    seconds: float,
+    messages: Messages,
+    out: multiprocessing.Queue,
+) -> None:
+    """``latency`` in a process of its own for ``seconds`` (the load's event loop must not
+    delay its clock readings); puts the samples on ``out``."""
+    until = time.perf_counter() + seconds
+    out.put(asyncio.run(latency(http_port, smtp_port, login, 10**6, 0.05, messages, until)))
+
+
 def start_probe(server: FulmarServer, login: str, seconds: float):
     queue: multiprocessing.Queue = multiprocessing.Queue()
     url = f"http://127.0.0.1:{server.port}"
@@ -280,13 +297,16 @@ async def throughput(server, smtp_port, users, clients, seconds, watch_login, me
         asyncio.create_task(stream(smtp_port, users, until, counts, messages))
         for _ in range(clients)
     ]
-    samples: list[tuple[float, float]] = []
-    under_load = asyncio.create_task(
-        latency(server, smtp_port, watch_login, 10**6, 0.05, messages, samples)
+    out: multiprocessing.Queue = multiprocessing.Queue()
+    sampler = multiprocessing.Process(
+        target=latency_probe,
+        args=(server.port, smtp_port, watch_login, seconds, messages, out),
     )
+    sampler.start()
     await asyncio.gather(*load)
     accepted_in = time.perf_counter() - start
-    under_load.cancel()
+    samples = await asyncio.to_thread(out.get)
+    sampler.join()
     await drained(server)
     drained_in = time.perf_counter() - start
     cpu_end = tree_cpu(server.process.pid)
@@ -338,7 +358,7 @@ def run_mode(args: argparse.Namespace, signed: bool) -> None:
         try:
             asyncio.run(seed(smtp_port, other, args.seed))
             asyncio.run(drained(server))
-            idle = asyncio.run(latency(server, smtp_port, watch, args.samples, 0.01, messages))
+            idle = asyncio.run(latency(server.port, smtp_port, watch, args.samples, 0.01, messages))
             print("\n".join(latency_lines("one at a time", idle)))
             probe, out = start_probe(server, other, 5)
             api_idle = out.get()
