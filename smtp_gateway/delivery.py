@@ -101,6 +101,9 @@ class DeliveryWorker:
         self.owner = owner or node_id()
         self.clock = clock
         self._wake = asyncio.Event()
+        #: jobs the listener enqueued leased to this worker, with their messages (``take``)
+        self._handed: dict[str, tuple[Job, bytes]] = {}
+        self._claimed_at = 0.0
         #: batches being delivered, and how many jobs each holds
         self._running: dict[asyncio.Task[None], int] = {}
         self._in_flight = 0
@@ -111,20 +114,44 @@ class DeliveryWorker:
         """A job was queued: look at the queue now."""
         self._wake.set()
 
+    def lease(self) -> tuple[str, float] | None:
+        """A lease of this worker for a job the listener is about to enqueue (``take``);
+        None when ``CAPACITY`` jobs wait in memory already (the job then waits in the
+        queue, unleased, for a claim)."""
+        if len(self._handed) >= CAPACITY:
+            return None
+        return f"{self.owner}:{secrets.token_hex(8)}", self.clock() + self.lease_seconds
+
+    def take(self, job: Job, octets: bytes) -> None:
+        """Deliver ``job``, enqueued with a lease from ``lease``, with its message in hand:
+        no claim and no blob read. Should this worker die first, the lease lapses and the
+        job is claimed from the queue like any other."""
+        self._handed[job.id] = (job, octets)
+        self._wake.set()
+
     async def run(self) -> None:
         """Deliver jobs until cancelled: each claim is one batch, delivered together."""
         try:
             while True:
                 free = CAPACITY - self._in_flight
                 jobs: list[Job] = []
+                known: dict[str, bytes] = {}
                 if free > 0:
                     self._wake.clear()
+                    for job_id in list(self._handed)[:free]:
+                        job, known[job_id] = self._handed.pop(job_id)
+                        jobs.append(job)
+                # the queue too (other nodes' jobs, retries), at least every POLL_SECONDS
+                # while handed jobs keep coming
+                claim = not jobs or time.monotonic() - self._claimed_at >= POLL_SECONDS
+                if free > len(jobs) and claim:
+                    self._claimed_at = time.monotonic()
                     try:
-                        jobs = await self._claim(free)
+                        jobs += await self._claim(free - len(jobs))
                     except Exception:
                         log.exception("claiming inbound jobs failed")
                 if jobs:
-                    task = asyncio.create_task(self._run_batch(jobs))
+                    task = asyncio.create_task(self._run_batch(jobs, known))
                     self._running[task] = len(jobs)
                     self._in_flight += len(jobs)
                     task.add_done_callback(self._batch_done)
@@ -160,10 +187,10 @@ class DeliveryWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _run_batch(self, jobs: list[Job]) -> None:
+    async def _run_batch(self, jobs: list[Job], known: dict[str, bytes] | None = None) -> None:
         keeper = asyncio.create_task(self._keep_leases(jobs))
         try:
-            done = await self.deliver_many(jobs)
+            done = await self.deliver_many(jobs, known)
         except Exception:
             log.exception("inbound jobs %s failed; they will be tried again", _ids(jobs))
             done = {}
@@ -199,11 +226,14 @@ class DeliveryWorker:
         """File the job's message into each recipient account; False: try again later."""
         return (await self.deliver_many([job]))[job.id]
 
-    async def deliver_many(self, jobs: list[Job]) -> dict[str, bool]:
-        """Deliver a batch of jobs; for each job id, whether it is done (False: try again
-        later). The messages of one account are filed in one transaction (one flush, one
-        push), each job's holder account last, so its blob stays held until the end."""
-        prepared = await self._prepare(jobs)
+    async def deliver_many(
+        self, jobs: list[Job], known: dict[str, bytes] | None = None
+    ) -> dict[str, bool]:
+        """Deliver a batch of jobs (``known``: the messages of some, by job id); for each
+        job id, whether it is done (False: try again later). The messages of one account
+        are filed in one transaction (one flush, one push), each job's holder account
+        last, so its blob stays held until the end."""
+        prepared = await self._prepare(jobs, known or {})
         done = {job.id: ready is not False for job, ready in zip(jobs, prepared, strict=True)}
         ready = [(job, r) for job, r in zip(jobs, prepared, strict=True) if isinstance(r, tuple)]
         others: list[_Filing] = []
@@ -231,10 +261,12 @@ class DeliveryWorker:
         failed = await asyncio.gather(*(self._file_account(a, f) for a, f in by_account.items()))
         return set().union(*failed)
 
-    async def _prepare(self, jobs: list[Job]) -> list[tuple[bytes, dict[str, Any]] | bool]:
+    async def _prepare(
+        self, jobs: list[Job], known: dict[str, bytes]
+    ) -> list[tuple[bytes, dict[str, Any]] | bool]:
         """Each job's message and its parsed model; True: nothing to deliver (dropped),
         False: try again later. Messages are parsed ``PARSE_BATCH`` to a worker call."""
-        loaded = await asyncio.gather(*(self._load(job) for job in jobs))
+        loaded = await asyncio.gather(*(self._load(job, known.get(job.id)) for job in jobs))
         found = [(i, octets) for i, octets in enumerate(loaded) if isinstance(octets, bytes)]
         prepared: list[tuple[bytes, dict[str, Any]] | bool] = [
             octets if isinstance(octets, bool) else False for octets in loaded
@@ -247,11 +279,12 @@ class DeliveryWorker:
                 prepared[i] = False if model is None else (octets, model)
         return prepared
 
-    async def _load(self, job: Job) -> bytes | bool:
+    async def _load(self, job: Job, octets: bytes | None) -> bytes | bool:
         """The job's message; True: nothing to deliver (dropped), False: try again later."""
         blob_id = job.payload["blobId"]
         try:
-            octets = await self.services.blobs.get(blob_id)
+            if octets is None:
+                octets = await self.services.blobs.get(blob_id)
         except Exception:
             log.exception("inbound job %s failed; it will be tried again", job.id)
             return False

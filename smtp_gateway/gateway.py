@@ -74,6 +74,7 @@ class SmtpGateway:
                 max_recipients=config.smtp_max_recipients,
                 on_queued=self.delivery.wake,
                 clock=self.clock,
+                handoff=self.delivery,
             )
             self.listener = SmtpListener(config, handler, hostname, tls)
             await self.listener.start()

@@ -21,7 +21,7 @@ from jmap.workers import WorkerPool
 from methods.mailbox import MailboxType
 from push.bus import InProcessBus
 from smtp_gateway.checks import MessageChecks, Verdict
-from smtp_gateway.delivery import RETRY_BASE_SECONDS, DeliveryWorker, retry_delay
+from smtp_gateway.delivery import CAPACITY, RETRY_BASE_SECONDS, DeliveryWorker, retry_delay
 from smtp_gateway.inbound import HOLD_PREFIX, INBOUND, InboundHandler
 from smtp_gateway.listener import SmtpListener
 from smtp_gateway.recipients import RecipientResolver
@@ -354,5 +354,47 @@ def test_a_job_that_fails_in_a_batch_is_retried_alone_and_keeps_its_hold(tmp_pat
             assert await worker.deliver_many(jobs) == {fine.id: True, breaks.id: False}
             assert [e["subject"] for e in await r.emails(ALICE)] == ["fine"]
             assert await hold_refs(r, [breaks.payload["blobId"]]) == [HOLD_PREFIX + breaks.id]
+
+    asyncio.run(go())
+
+
+def test_a_handed_off_job_is_born_leased_and_delivered_from_memory(tmp_path):
+    async def go():
+        async with rig(tmp_path) as r:
+            worker = r.worker("local")
+            r.listener.handler.handoff = worker
+            await r.send(message("handed"), [ALICE])
+            # committed already leased to the local worker: nobody else may claim it
+            assert await r.data.jobs.pending(INBOUND) == 1
+            assert await r.data.jobs.claim(INBOUND, "other", r.clock(), LEASE, 10) == []
+            ((job, octets),) = worker._handed.values()
+            await r.services.blobs.delete(job.payload["blobId"])  # so a read would find none
+            task = asyncio.create_task(worker.run())
+            try:
+                while await r.data.jobs.pending(INBOUND):
+                    await asyncio.sleep(0.02)
+            finally:
+                task.cancel()
+            assert [e["subject"] for e in await r.emails(ALICE)] == ["handed"]
+            assert b"handed" in octets
+
+    asyncio.run(go())
+
+
+def test_handoffs_stop_when_the_worker_has_enough_in_hand(tmp_path):
+    async def go():
+        async with rig(tmp_path) as r:
+            worker = r.worker("local")
+            r.listener.handler.handoff = worker
+            for n in range(CAPACITY + 1):
+                await r.send(message(f"m{n}"), [BOB])
+            assert len(worker._handed) == CAPACITY
+            # the one past it waits in the queue unleased, for any worker's claim
+            (free,) = await r.data.jobs.claim(INBOUND, "other", r.clock(), LEASE, 10)
+            assert free.id not in worker._handed
+            # a lapsed handoff is claimed like any job (the worker died before running it)
+            r.clock.now += LEASE + 1
+            taken = await r.data.jobs.claim(INBOUND, "other", r.clock(), LEASE, 100)
+            assert len(taken) == CAPACITY + 1
 
     asyncio.run(go())
