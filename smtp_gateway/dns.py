@@ -25,6 +25,7 @@ they do not exist.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import time
 from collections import OrderedDict
@@ -280,9 +281,16 @@ def _name(name: str) -> dns.name.Name:
     try:
         if not name or not name.strip(".") or len(name) > 1024:
             raise ValueError(name)
-        return dns.name.from_text(name.strip().lower())
+        return _parsed(name.strip().lower())
     except (ValueError, dns.exception.DNSException, UnicodeError):
         raise DnsPermanentError(f"not a DNS name: {name[:100]!r}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> dns.name.Name:
+    """dnspython's parse of a name (immutable), once per name: each message asks about the
+    same few (SPF, DKIM keys, DMARC), and parsing costs more than the cached answer."""
+    return dns.name.from_text(text)
 
 
 def _nxdomain_response(exc: dns.resolver.NXDOMAIN) -> dns.message.Message | None:

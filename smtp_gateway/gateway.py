@@ -23,7 +23,7 @@ from .listener import SmtpListener
 from .outbound import OutboundWorker
 from .recipients import RecipientResolver
 from .scanners import scanners_from_config
-from .submission import SubmissionHandler, SubmissionListener
+from .submission import SubmissionHandler, submission_listener
 from .tls import server_context
 
 log = logging.getLogger("fulmar.smtp")
@@ -54,7 +54,7 @@ class SmtpGateway:
         self.resolver = resolver_from_config(config)
         self.outbound = OutboundWorker(services, resolver=self.resolver, sign=self._sign)
         self.listener: SmtpListener | None = None
-        self.submission: list[SubmissionListener] = []
+        self.submission: list[SmtpListener] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -82,6 +82,7 @@ class SmtpGateway:
                 max_recipients=config.smtp_max_recipients,
                 on_queued=self.delivery.wake,
                 clock=self.clock,
+                handoff=self.delivery,
             )
             self.listener = SmtpListener(config, handler, hostname, tls)
             await self.listener.start()
@@ -108,7 +109,7 @@ class SmtpGateway:
         tls = await asyncio.to_thread(server_context, config, hostname)
         handler = SubmissionHandler(self.services, self.auth, hostname, clock=self.clock)
         for address, implicit in ports:
-            listener = SubmissionListener(config, address, handler, hostname, tls, implicit)
+            listener = submission_listener(config, address, handler, hostname, tls, implicit)
             await listener.start()
             self.submission.append(listener)
 

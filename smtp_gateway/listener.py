@@ -10,7 +10,6 @@ from typing import Any
 
 from jmap.config import Config
 
-from .inbound import InboundHandler
 from .protocol import InboundSMTP, SessionLimits
 
 log = logging.getLogger("fulmar.smtp")
@@ -43,17 +42,39 @@ def session_limits(config: Config) -> SessionLimits:
 
 
 class SmtpListener:
+    """One listening port of SMTP sessions: the MX listener or a submission port.
+
+    The logic is the same for every port; what differs is passed in: the session class
+    (``session_class``, with the handler hooks in ``handler``), the TLS mode
+    (``implicit_tls``: TLS from the first octet, RFC 8314; otherwise STARTTLS when
+    ``tls_context`` is given) and whether AUTH is required before MAIL (``auth_required``,
+    which also keeps the AUTH command).
+    """
+
     def __init__(
         self,
         config: Config,
-        handler: InboundHandler,
+        handler: Any,
         hostname: str,
         tls_context: ssl.SSLContext | None,
+        *,
+        address: str | None = None,
+        session_class: type[InboundSMTP] = InboundSMTP,
+        implicit_tls: bool = False,
+        auth_required: bool = False,
+        name: str = "SMTP",
     ) -> None:
+        if implicit_tls and tls_context is None:
+            raise ValueError("implicit TLS needs a TLS context")
         self.config = config
+        self.address = address or config.smtp_listen
         self.handler = handler
         self.hostname = hostname
         self.tls_context = tls_context
+        self.session_class = session_class
+        self.implicit_tls = implicit_tls
+        self.auth_required = auth_required
+        self.name = name
         self.limits = session_limits(config)
         self.sessions: set[InboundSMTP] = set()
         self._server: asyncio.Server | None = None
@@ -66,11 +87,14 @@ class SmtpListener:
     def _new_session(self) -> asyncio.Protocol:
         if len(self.sessions) >= self.config.smtp_max_connections:
             return _Busy(self.hostname)
-        session = InboundSMTP(
+        session = self.session_class(
             self.handler,
             limits=self.limits,
             hostname=self.hostname,
-            tls_context=self.tls_context,
+            # with implicit TLS the transport is TLS already: no STARTTLS on top
+            tls_context=None if self.implicit_tls else self.tls_context,
+            implicit_tls=self.implicit_tls,
+            auth_required=self.auth_required,
             on_close=self.sessions.discard,
             loop=asyncio.get_running_loop(),
         )
@@ -78,10 +102,17 @@ class SmtpListener:
         return session
 
     async def start(self) -> None:
-        host, port = listen_address(self.config.smtp_listen)
+        host, port = listen_address(self.address)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._new_session, host, port, reuse_address=True)
-        log.info("SMTP listening on %s", self.config.smtp_listen)
+        self._server = await loop.create_server(
+            self._new_session,
+            host,
+            port,
+            reuse_address=True,
+            ssl=self.tls_context if self.implicit_tls else None,
+        )
+        kind = " (implicit TLS)" if self.implicit_tls else ""
+        log.info("%s%s listening on %s", self.name, kind, self.address)
 
     async def stop(self) -> None:
         if self._server is None:

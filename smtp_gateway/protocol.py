@@ -4,13 +4,15 @@ On top of aiosmtpd (which parses commands, reads DATA with dot-unstuffing and th
 limit, and does STARTTLS): an enhanced status code on every reply (``replies``), a bound on
 bad commands per session (then 421 and closed), an idle timeout that also runs within DATA
 (aiosmtpd's only runs between commands) and answers 421 before closing, a bound on the
-length of data lines, and no AUTH (``keep_auth``: the submission listener's).
+length of data lines, and no AUTH unless it is required (``auth_required``: the submission
+listener's). ``implicit_tls``: the transport is TLS from the first octet (RFC 8314).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +29,17 @@ log = logging.getLogger("fulmar.smtp")
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 COMMAND_LINE = 512  # RFC 5321 §4.5.3.1.4, with CRLF
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+#: ``<dot-atom@domain>`` in ASCII, what nearly every MAIL and RCPT carries: parsed by this
+#: instead of the stdlib's RFC 5322 header parser, which aiosmtpd uses for every address
+#: (anything else, quoted local parts, address literals, source routes, comments or more
+#: than one space after the path, still goes there)
+_PLAIN_PATH = re.compile(
+    rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)>(?: ([^ \t\r\n(].*))?",
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +73,7 @@ class InboundSMTP(SMTP):
         tls_context: ssl.SSLContext | None,
         on_close: Callable[[InboundSMTP], None],
         loop: Any,
-        keep_auth: bool = False,
+        implicit_tls: bool = False,
         auth_required: bool = False,
     ) -> None:
         # read by SMTP.__init__ for its stream limit; +1 for a stuffed dot (RFC 5321 §4.5.2)
@@ -80,7 +93,8 @@ class InboundSMTP(SMTP):
         self.limits = limits
         # aiosmtpd keeps this table on the class and grows it with each EHLO
         self.command_size_limits = collections.defaultdict(lambda: COMMAND_LINE)
-        methods = {k: v for k, v in self._smtp_methods.items() if keep_auth or k != "AUTH"}
+        self._implicit_tls = implicit_tls
+        methods = {k: v for k, v in self._smtp_methods.items() if auth_required or k != "AUTH"}
         self._smtp_methods = _Commands(methods, self._unknown_command)
         self._on_close = on_close
         self._greeted = False
@@ -88,6 +102,22 @@ class InboundSMTP(SMTP):
         self._in_data = False
         self._bad_commands = 0
         self._closing = False
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if self._implicit_tls and self.session is not None and self.session.ssl is None:
+            # the whole connection is TLS: AUTH is offered and allowed from the start
+            self.session.ssl = {"ssl_object": transport.get_extra_info("ssl_object")}
+            self._auth_require_tls = False
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        plain = _PLAIN_PATH.fullmatch(arg)
+        if plain is None:
+            return super()._getaddr(arg)
+        address, rest = plain.group(1), plain.group(2) or ""
+        if self.local_part_limit and address.rindex("@") > self.local_part_limit:
+            return None, None
+        return address, rest
 
     def _create_envelope(self) -> InboundEnvelope:
         return InboundEnvelope()

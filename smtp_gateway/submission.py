@@ -35,7 +35,7 @@ from methods.sending import account_address, identity_covers, may_send_as
 
 from . import trace
 from .inbound import TEMPORARY, new_queue_id
-from .listener import _Busy, address_problem, listen_address, session_limits
+from .listener import SmtpListener, address_problem
 from .protocol import InboundSMTP
 from .queues import OUTBOUND, outbound_job_id, outbound_payload, send_ref
 from .rate_limits import RateLimited, charge
@@ -49,17 +49,6 @@ _UNCHECKED = "unchecked"
 
 class SubmissionSMTP(InboundSMTP):
     """The MX session with AUTH back (required before MAIL) and checked asynchronously."""
-
-    def __init__(self, handler: SubmissionHandler, *, implicit_tls: bool, **kwargs: Any) -> None:
-        self._implicit_tls = implicit_tls
-        super().__init__(handler, keep_auth=True, auth_required=True, **kwargs)
-
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
-        if self._implicit_tls and self.session is not None and self.session.ssl is None:
-            # the whole connection is TLS: AUTH is offered and allowed from the start
-            self.session.ssl = {"ssl_object": transport.get_extra_info("ssl_object")}
-            self._auth_require_tls = False
 
     def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
         # aiosmtpd calls this synchronously; the check (argon2, the store) is awaited below
@@ -257,60 +246,23 @@ def submission_listen_problems(config: Config) -> list[str]:
     return [p for p in found if p]
 
 
-class SubmissionListener:
+def submission_listener(
+    config: Config,
+    address: str,
+    handler: SubmissionHandler,
+    hostname: str,
+    tls_context: ssl.SSLContext,
+    implicit_tls: bool,
+) -> SmtpListener:
     """One port: ``implicit_tls`` for 465 (TLS from the first octet), else STARTTLS."""
-
-    def __init__(
-        self,
-        config: Config,
-        address: str,
-        handler: SubmissionHandler,
-        hostname: str,
-        tls_context: ssl.SSLContext,
-        implicit_tls: bool,
-    ) -> None:
-        self.config = config
-        self.address = address
-        self.handler = handler
-        self.hostname = hostname
-        self.tls_context = tls_context
-        self.implicit_tls = implicit_tls
-        self.limits = session_limits(config)
-        self.sessions: set[InboundSMTP] = set()
-        self._server: asyncio.Server | None = None
-
-    def _new_session(self) -> asyncio.Protocol:
-        if len(self.sessions) >= self.config.smtp_max_connections:
-            return _Busy(self.hostname)
-        session = SubmissionSMTP(
-            self.handler,
-            implicit_tls=self.implicit_tls,
-            limits=self.limits,
-            hostname=self.hostname,
-            tls_context=None if self.implicit_tls else self.tls_context,
-            on_close=self.sessions.discard,
-            loop=asyncio.get_running_loop(),
-        )
-        self.sessions.add(session)
-        return session
-
-    async def start(self) -> None:
-        host, port = listen_address(self.address)
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._new_session,
-            host,
-            port,
-            reuse_address=True,
-            ssl=self.tls_context if self.implicit_tls else None,
-        )
-        kind = "implicit TLS" if self.implicit_tls else "STARTTLS"
-        log.info("SMTP submission (%s) listening on %s", kind, self.address)
-
-    async def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        for session in list(self.sessions):
-            session.shut_down()
-        self._server = None
+    return SmtpListener(
+        config,
+        handler,
+        hostname,
+        tls_context,
+        address=address,
+        session_class=SubmissionSMTP,
+        implicit_tls=implicit_tls,
+        auth_required=True,
+        name="SMTP submission",
+    )

@@ -35,11 +35,18 @@ CREATE TABLE IF NOT EXISTS leases (
 
 
 def insert_job(
-    conn: sqlite3.Connection, queue: str, job_id: str, payload: Document, due: float
+    conn: sqlite3.Connection,
+    queue: str,
+    job_id: str,
+    payload: Document,
+    due: float,
+    lease: tuple[str, float] | None = None,
 ) -> None:
+    token, until = lease or ("", 0.0)
     conn.execute(
-        "INSERT OR IGNORE INTO jobs (queue, id, payload, due) VALUES (?, ?, ?, ?)",
-        (queue, job_id, orjson.dumps(payload), due),
+        "INSERT OR IGNORE INTO jobs (queue, id, payload, due, lease, lease_until) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (queue, job_id, orjson.dumps(payload), due, token, until),
     )
 
 
@@ -69,6 +76,32 @@ class SqliteJobQueue:
         job_id = job_id or new_job_id()
         await self._write(lambda c: insert_job(c, queue, job_id, payload, due))
         return job_id
+
+    async def enqueue_holding(
+        self,
+        queue: str,
+        payload: Document,
+        due: float,
+        job_id: str,
+        hold: tuple[str, str, str],
+        lease: tuple[str, float] | None = None,
+    ) -> None:
+        """``enqueue`` together with a blob ref ``hold`` = (account, blob id, ref) that keeps
+        the job's blob from the orphan sweep, in one commit. No account transaction: a blob
+        ref changes no object, so there is no modseq to bump and no account lock to wait
+        for (the inbound listener's path: many sessions end DATA at once for one account).
+        ``lease`` = (lease, until): the job is born claimed by the caller, as if ``claim``
+        had handed it out (so a local worker can run it without claiming it)."""
+        account_id, blob_id, ref = hold
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO blob_refs (account_id, blob_id, ref) VALUES (?, ?, ?)",
+                (account_id, blob_id, ref),
+            )
+            insert_job(conn, queue, job_id, payload, due, lease)
+
+        await self._write(run)
 
     async def claim(
         self, queue: str, owner: str, now: float, lease_seconds: float, limit: int = 1

@@ -21,7 +21,7 @@ from jmap.workers import WorkerPool
 from methods.mailbox import MailboxType
 from push.bus import InProcessBus
 from smtp_gateway.checks import MessageChecks, Verdict
-from smtp_gateway.delivery import RETRY_BASE_SECONDS, DeliveryWorker, retry_delay
+from smtp_gateway.delivery import CAPACITY, RETRY_BASE_SECONDS, DeliveryWorker, retry_delay
 from smtp_gateway.inbound import HOLD_PREFIX, INBOUND, InboundHandler
 from smtp_gateway.listener import SmtpListener
 from smtp_gateway.recipients import RecipientResolver
@@ -259,7 +259,7 @@ def test_a_message_that_cannot_be_parsed_in_time_stays_queued(tmp_path):
             (job,) = await r.data.jobs.claim(INBOUND, "w", r.clock(), LEASE, 10)
             worker = r.worker("w")
             assert not await worker.deliver(job)
-            task = asyncio.create_task(worker._run_job(job))
+            task = asyncio.create_task(worker._run_batch([job]))
             await task
             assert await r.data.jobs.pending(INBOUND) == 1
             assert await r.data.jobs.next_due(INBOUND) == r.clock() + RETRY_BASE_SECONDS
@@ -296,5 +296,105 @@ def test_gone_accounts_and_blobs_are_skipped(tmp_path):
             assert [e["subject"] for e in await r.emails(ALICE)] == ["to nobody now"]
             await r.services.blobs.delete(job.payload["blobId"])
             assert await r.worker("w").deliver(job)  # logged and dropped
+
+    asyncio.run(go())
+
+
+def hold_refs(r: Rig, blob_ids: list[str]):
+    marks = ",".join("?" * len(blob_ids))
+
+    async def read() -> list[str]:
+        rows = await r.data.read(
+            lambda c: c.execute(
+                f"SELECT ref FROM blob_refs WHERE blob_id IN ({marks})", blob_ids
+            ).fetchall()
+        )
+        return [ref for (ref,) in rows if ref.startswith(HOLD_PREFIX)]
+
+    return read()
+
+
+def test_a_batch_files_each_message_once_per_account_and_releases_every_hold(tmp_path):
+    async def go():
+        async with rig(tmp_path) as r:
+            await r.send(message("gone"), [ALICE])
+            (gone,) = await r.data.jobs.claim(INBOUND, "w", r.clock(), LEASE, 10)
+            await r.services.blobs.delete(gone.payload["blobId"])  # logged and dropped
+            await r.send(message("to both"), [BOB, ALICE])  # Bob holds it: filed last there
+            await r.send(message("to alice"), [ALICE])
+            await r.send(message("to bob"), [BOB])
+            jobs = [gone, *await r.data.jobs.claim(INBOUND, "w", r.clock(), LEASE, 10)]
+            assert len(jobs) == 4
+            worker = r.worker("w")
+            assert await worker.deliver_many(jobs) == {j.id: True for j in jobs}
+            # redone (a crash before complete): nothing twice
+            assert await worker.deliver_many(jobs) == {j.id: True for j in jobs}
+            alice = sorted(e["subject"] for e in await r.emails(ALICE))
+            bob = sorted(e["subject"] for e in await r.emails(BOB))
+            assert (alice, bob) == (["to alice", "to both"], ["to bob", "to both"])
+            assert await hold_refs(r, [j.payload["blobId"] for j in jobs[1:]]) == []
+            boxes = await r.mailboxes(ALICE)
+            for email in await r.emails(ALICE):
+                (box,) = [boxes[m] for m in email["mailboxIds"]]
+                assert box["role"] == "inbox"
+
+    asyncio.run(go())
+
+
+def test_a_job_that_fails_in_a_batch_is_retried_alone_and_keeps_its_hold(tmp_path):
+    async def go():
+        async with rig(tmp_path) as r:
+            await r.send(message("fine"), [ALICE])
+            await r.send(message("breaks"), [ALICE, BOB])
+            jobs = await r.data.jobs.claim(INBOUND, "w", r.clock(), LEASE, 10)
+            fine, breaks = sorted(jobs, key=lambda j: len(j.payload["recipients"]))
+            # a receivedAt the writer cannot take: filing it raises, for Bob first
+            breaks.payload["receivedAt"] = "not a time"
+            worker = r.worker("w")
+            assert await worker.deliver_many(jobs) == {fine.id: True, breaks.id: False}
+            assert [e["subject"] for e in await r.emails(ALICE)] == ["fine"]
+            assert await hold_refs(r, [breaks.payload["blobId"]]) == [HOLD_PREFIX + breaks.id]
+
+    asyncio.run(go())
+
+
+def test_a_handed_off_job_is_born_leased_and_delivered_from_memory(tmp_path):
+    async def go():
+        async with rig(tmp_path) as r:
+            worker = r.worker("local")
+            r.listener.handler.handoff = worker
+            await r.send(message("handed"), [ALICE])
+            # committed already leased to the local worker: nobody else may claim it
+            assert await r.data.jobs.pending(INBOUND) == 1
+            assert await r.data.jobs.claim(INBOUND, "other", r.clock(), LEASE, 10) == []
+            ((job, octets),) = worker._handed.values()
+            await r.services.blobs.delete(job.payload["blobId"])  # so a read would find none
+            task = asyncio.create_task(worker.run())
+            try:
+                while await r.data.jobs.pending(INBOUND):
+                    await asyncio.sleep(0.02)
+            finally:
+                task.cancel()
+            assert [e["subject"] for e in await r.emails(ALICE)] == ["handed"]
+            assert b"handed" in octets
+
+    asyncio.run(go())
+
+
+def test_handoffs_stop_when_the_worker_has_enough_in_hand(tmp_path):
+    async def go():
+        async with rig(tmp_path) as r:
+            worker = r.worker("local")
+            r.listener.handler.handoff = worker
+            for n in range(CAPACITY + 1):
+                await r.send(message(f"m{n}"), [BOB])
+            assert len(worker._handed) == CAPACITY
+            # the one past it waits in the queue unleased, for any worker's claim
+            (free,) = await r.data.jobs.claim(INBOUND, "other", r.clock(), LEASE, 10)
+            assert free.id not in worker._handed
+            # a lapsed handoff is claimed like any job (the worker died before running it)
+            r.clock.now += LEASE + 1
+            taken = await r.data.jobs.claim(INBOUND, "other", r.clock(), LEASE, 100)
+            assert len(taken) == CAPACITY + 1
 
     asyncio.run(go())
