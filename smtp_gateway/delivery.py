@@ -11,7 +11,7 @@ Redone jobs deliver nothing twice: every accepted message is a blob of its own (
 ``Received`` field carries the queue id), so "this account has an Email of this blob" is
 "this job was delivered here", and it is checked inside the delivering transaction. A job
 redone after a crash between a delivery and ``complete`` finds its Emails and only
-completes. The blob ref that held the queued blob (``inbound.HOLD_PREFIX``) is dropped in
+completes. The blob ref that held the queued blob (``queues.HOLD_PREFIX``) is dropped in
 the transaction of the last account delivered. A message the worker pool cannot parse
 within its budget stays queued and is retried with a growing delay (logged each time);
 a message whose blob is gone, or whose accounts are all gone, is logged and dropped.
@@ -41,9 +41,8 @@ from methods.mailbox import MailboxType
 
 from .bounces import record_bounce
 from .feedback import consume_feedback
-from .inbound import HOLD_PREFIX, INBOUND
 from .parse_batch import parse_all
-from .queues import release_hold
+from .queues import HOLD_PREFIX, INBOUND, release_hold
 from .vacation import reply_if_away
 
 log = logging.getLogger("fulmar.smtp.delivery")

@@ -14,9 +14,10 @@ What callers get:
 
 The zone file (``dns_zone_file``) is in dnspython's zone format and read with the root as
 origin, so absolute names (``a.example.``) from several domains can share one file, e.g.
-the joined output of ``fulmar dns`` for each domain. Every name holding an SOA or MX record
-there is an apex the file is authoritative for: a name under it that the file lacks does
-not exist, a type it lacks has no records, and neither goes to the network. CNAMEs in the
+the joined output of ``fulmar dns`` for each domain. Every name holding an MX record (or the
+root's SOA: dnspython refuses SOA records at other names of a zone read from the root) is
+an apex the file is authoritative for: a name under it that the file lacks does not exist,
+a type it lacks has no records, and neither goes to the network. CNAMEs in the
 file are followed. Other names go to the DNS servers (``dns_nameservers``, default the
 system's), unless the resolver is offline (``dns_offline``: an empty server list), where
 they do not exist.
@@ -85,6 +86,12 @@ class ZoneFile:
             raise ConfigError(f"dns_zone_file: cannot read {path}: {exc.strerror}") from None
         except dns.exception.DNSException as exc:
             raise ConfigError(f"dns_zone_file: {path} is not a zone file: {exc}") from None
+        except ValueError as exc:  # dnspython: an SOA record anywhere but at the origin
+            raise ConfigError(
+                f"dns_zone_file: {path}: {exc}: the file is read with the root as origin, so "
+                "an SOA record may stand only at '.'; leave the domains' SOA records out "
+                "(a name with an MX record is an apex already)"
+            ) from None
         self.apexes = {
             name
             for name, node in self.zone.nodes.items()

@@ -35,14 +35,12 @@ from jmap.store.jobs import Job
 
 from . import trace
 from .checks import MessageChecks
+from .queues import HOLD_PREFIX, INBOUND
 from .recipients import RecipientResolver
 from .scanners import ScannerUnavailable
 
 log = logging.getLogger("fulmar.smtp")
 
-INBOUND = "inbound"
-#: the blob ref that holds a queued message's blob, in the first recipient's account
-HOLD_PREFIX = "inbound:"
 
 TEMPORARY = "451 4.3.0 Temporary failure, please try again later"
 #: RFC 5321 §6.3: a message with this many Received fields is looping

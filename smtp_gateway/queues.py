@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 OUTBOUND = "outbound"
 INBOUND = "inbound"
-#: the blob ref holding a queued inbound job's message (``inbound.HOLD_PREFIX`` too)
+#: the blob ref holding a queued inbound job's message
 HOLD_PREFIX = "inbound:"
 HELD_BY = "heldBy"
 

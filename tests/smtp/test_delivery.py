@@ -22,8 +22,9 @@ from methods.mailbox import MailboxType
 from push.bus import InProcessBus
 from smtp_gateway.checks import MessageChecks, Verdict
 from smtp_gateway.delivery import CAPACITY, RETRY_BASE_SECONDS, DeliveryWorker, retry_delay
-from smtp_gateway.inbound import HOLD_PREFIX, INBOUND, InboundHandler
+from smtp_gateway.inbound import InboundHandler
 from smtp_gateway.listener import SmtpListener
+from smtp_gateway.queues import HOLD_PREFIX, INBOUND
 from smtp_gateway.recipients import RecipientResolver
 from tests.smtp.smtpkit import message
 

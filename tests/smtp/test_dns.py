@@ -175,6 +175,9 @@ def test_a_bad_zone_file_is_a_config_error(tmp_path: Path) -> None:
     bad = write_zone(tmp_path / "bad", "a.test. 300 IN MX ten mx.a.test.\n")
     with pytest.raises(ConfigError, match="not a zone file"):
         Resolver(zone_file=bad)
+    soa = write_zone(tmp_path / "soa", "a.test. 300 IN SOA ns.a.test. h.a.test. 1 2 3 4 5\n")
+    with pytest.raises(ConfigError, match=r"SOA record may stand only at '\.'"):
+        Resolver(zone_file=soa)
     with pytest.raises(ConfigError, match="cannot read"):
         Resolver(zone_file=tmp_path / "missing")
 

@@ -9,9 +9,8 @@ from jmap.store.jobs import new_job_id
 from smtp_gateway.bounces import SUPPRESSION
 from smtp_gateway.delivery import DeliveryWorker
 from smtp_gateway.feedback import COMPLAINT
-from smtp_gateway.inbound import HOLD_PREFIX
 from smtp_gateway.mail_metrics import MAIL_METRICS
-from smtp_gateway.queues import INBOUND, inbound_payload
+from smtp_gateway.queues import HOLD_PREFIX, INBOUND, inbound_payload
 from tests.smtp.outkit import Fulmar, Sink, run
 
 ALICE = "alice@example.com"
