@@ -58,12 +58,13 @@ class SmtpGateway:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        await self.start_listeners()
         self.start_workers()
+        await self.start_listeners()
 
     async def start_listeners(self) -> None:
-        """The MX and submission listeners (a listener wakes this node's delivery worker,
-        if it runs one; other nodes' workers find the job within a poll)."""
+        """The MX and submission listeners. Where this node runs the delivery worker
+        (``start_workers``, called first), the MX listener hands it each message it queues;
+        elsewhere the job waits in the queue for another node's worker (within a poll)."""
         config = self.services.config
         if config.smtp_listen:
             hostname = smtp_hostname(config)
@@ -82,7 +83,7 @@ class SmtpGateway:
                 max_recipients=config.smtp_max_recipients,
                 on_queued=self.delivery.wake,
                 clock=self.clock,
-                handoff=self.delivery,
+                handoff=self.delivery if self._tasks else None,
             )
             self.listener = SmtpListener(config, handler, hostname, tls)
             await self.listener.start()

@@ -3,6 +3,9 @@ waiting until the port answers (or the process dies), and stopping."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import random
 import socket
 import subprocess
 import time
@@ -10,11 +13,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: ports for the servers tests start: below the kernel's ephemeral range (32768-60999 on
+#: Linux, where ``bind(0)`` and outgoing connections take theirs), split into one slice per
+#: pytest-xdist worker, so that no two test processes pick one port between choosing it
+#: and binding it (``bind(0)``, released and bound again later, let them)
+PORTS = range(10000, 32000)
+
+
+def _port_slice() -> range:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    number = int(worker[2:]) if worker[2:].isdigit() else 0
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    size = len(PORTS) // count
+    return PORTS[number * size : (number + 1) * size]
+
+
+_slice = _port_slice()
+#: where this process starts in its slice: another session on the machine starts elsewhere
+_next_port = itertools.count(random.Random(os.getpid()).randrange(len(_slice)))
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port of this process's slice that nothing is bound to now."""
+    for _ in range(len(_slice)):
+        port = _slice[next(_next_port) % len(_slice)]
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_slice}")
 
 
 def wait_for_port(
