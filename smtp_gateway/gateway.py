@@ -19,6 +19,7 @@ from .dns import resolver_from_config
 from .hostname import smtp_hostname
 from .inbound import InboundHandler
 from .inbound_checks import InboundChecks
+from .intake import IntakeGate
 from .listener import SmtpListener
 from .outbound import OutboundWorker
 from .recipients import RecipientResolver
@@ -82,14 +83,26 @@ class SmtpGateway:
                 max_recipients=config.smtp_max_recipients,
                 on_queued=self.delivery.wake,
                 clock=self.clock,
-                handoff=self.delivery,
             )
             self.listener = SmtpListener(config, handler, hostname, tls)
             await self.listener.start()
         await self._start_submission()
 
     def start_workers(self) -> None:
-        """The delivery worker (``inbound`` jobs) and the outbound queue's worker."""
+        """The delivery worker (``inbound`` jobs) and the outbound queue's worker. With
+        the MX listener on this node too, the listener hands its jobs to this worker, and
+        waits while the worker has ``smtp_intake_backlog`` of them in hand (a node
+        without the worker leaves them in the queue for any worker's claim)."""
+        config = self.services.config
+        if self.listener is not None:
+            gate = IntakeGate(
+                self.delivery.backlog,
+                config.smtp_intake_backlog,
+                config.smtp_intake_max_wait_seconds,
+            )
+            self.delivery.on_progress = gate.changed
+            self.listener.handler.handoff = self.delivery
+            self.listener.handler.gate = gate
         self._tasks = [
             asyncio.create_task(self.delivery.run()),
             asyncio.create_task(self.outbound.run()),
