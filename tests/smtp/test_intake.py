@@ -6,14 +6,16 @@ decides when the worker runs, so the order of events, not their timing, is check
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import aiosmtplib
 import pytest
 
+from smtp_gateway.gateway import SmtpGateway
 from smtp_gateway.inbound import INBOUND
 from smtp_gateway.intake import IntakeGate
 from tests.smtp.smtpkit import message
-from tests.smtp.test_delivery import ALICE, BOB, rig
+from tests.smtp.test_delivery import ALICE, BOB, LEASE, accept_all, rig
 
 
 class Backlog:
@@ -118,5 +120,43 @@ def test_intake_answers_451_when_the_backlog_does_not_drain_in_time(tmp_path):
             # refused before DATA: nothing stored, nothing queued, the backlog unchanged
             assert await r.data.jobs.pending(INBOUND) == 1
             assert worker.backlog() == 1 and gate.waiting == 0
+
+    asyncio.run(go())
+
+
+def test_the_gateway_gates_intake_only_where_its_delivery_worker_runs(tmp_path):
+    async def go():
+        async with rig(tmp_path) as r:
+            r.services.config = replace(
+                r.services.config,
+                smtp_listen="127.0.0.1:0",
+                smtp_intake_backlog=7,
+                smtp_intake_max_wait_seconds=9.0,
+            )
+            gateway = SmtpGateway(r.services, checks=accept_all, clock=r.clock)
+            await gateway.start_listeners()
+            try:
+                handler = gateway.listener.handler
+                # listener only (an smtp-role node): jobs wait in the queue for any worker
+                assert handler.handoff is None and handler.gate is None
+                port = gateway.listener.port
+                await aiosmtplib.send(
+                    message("m0"),
+                    hostname="127.0.0.1",
+                    port=port,
+                    sender="someone@remote.example",
+                    recipients=[ALICE],
+                    start_tls=False,
+                )
+                (job,) = await r.data.jobs.claim(INBOUND, "other", r.clock(), LEASE, 10)
+                assert job.payload["recipients"][0]["address"] == ALICE
+                gateway.start_workers()
+                assert handler.handoff is gateway.delivery
+                gate = handler.gate
+                assert (gate.bound, gate.max_wait) == (7, 9.0)
+                assert gate.backlog == gateway.delivery.backlog
+                assert gateway.delivery.on_progress == gate.changed
+            finally:
+                await gateway.stop()
 
     asyncio.run(go())
