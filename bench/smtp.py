@@ -1,5 +1,5 @@
 """SMTP inbound benchmark: python -m bench.smtp [--seconds S] [--clients N] [--users U]
-[--dkim off|on|both].
+[--dkim off|on|both] [--intake-backlog N].
 
 Starts a Fulmar server with its SMTP listener on 127.0.0.1 (a fresh one per DKIM mode) and
 reports:
@@ -344,7 +344,8 @@ def run_mode(args: argparse.Namespace, signed: bool) -> None:
         create_accounts(data_dir, dict.fromkeys([*users, watch, other], PASSWORD))
         zone = Path(tmp) / "remote.zone"
         zone_file(zone, keys)
-        (Path(tmp) / "bench.toml").write_text(CONFIG + f'dns_zone_file = "{zone}"\n')
+        backlog = f"smtp_intake_backlog = {args.intake_backlog}\n"
+        (Path(tmp) / "bench.toml").write_text(CONFIG + backlog + f'dns_zone_file = "{zone}"\n')
         smtp_port = free_port()
         extra = [
             "--config",
@@ -436,6 +437,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=100, help="messages of the API user")
     parser.add_argument("--dkim", choices=("off", "on", "both"), default="both")
     parser.add_argument("--pool", type=int, default=3000, help="signed messages to cycle")
+    parser.add_argument(
+        "--intake-backlog", type=int, default=32, help="smtp_intake_backlog (0: no bound)"
+    )
     parser.add_argument("--profile", help="py-spy stacks of the load to PREFIX-*.txt")
     args = parser.parse_args()
     for signed in {"off": [False], "on": [True], "both": [False, True]}[args.dkim]:

@@ -103,14 +103,14 @@ class Server:
         await self.push.start(clients=API in roles)
         if SMTP in roles or WORKER in roles:
             self.smtp = SmtpGateway(self.services, auth=self.auth)
-        if self.smtp is not None and WORKER in roles:  # first: the listeners hand it mail
+        if self.smtp is not None and SMTP in roles:
+            await self.smtp.start_listeners()
+        if self.smtp is not None and WORKER in roles:  # (then the listener hands it mail)
             self.smtp.start_workers()
             self._tasks.append(asyncio.create_task(housekeeping(self.services, node_id())))
             if search is not None:
                 feeder = SearchFeeder(data, blobs, search, workers)
                 self._tasks.append(asyncio.create_task(feeder.run()))
-        if self.smtp is not None and SMTP in roles:
-            await self.smtp.start_listeners()
         address = self.config.metrics_address
         if address:
             host, port = address

@@ -169,6 +169,11 @@ class Config:
     smtp_max_bad_commands: int = 20
     #: how long a delivery worker holds an inbound job before another node may take it
     smtp_delivery_lease_seconds: float = 60.0
+    #: backpressure: while this many accepted messages wait for the local delivery worker,
+    #: a new transaction waits at MAIL FROM (0: no bound)
+    smtp_intake_backlog: int = 32
+    #: the longest such a wait; then MAIL FROM is answered 451 4.3.2 (the client retries)
+    smtp_intake_max_wait_seconds: float = 60.0
     #: HOST:PORT of the submission listener for mail clients (STARTTLS then AUTH;
     #: production: port 587); empty: none
     submission_listen: str = ""

@@ -108,12 +108,18 @@ class DeliveryWorker:
         #: batches being delivered, and how many jobs each holds
         self._running: dict[asyncio.Task[None], int] = {}
         self._in_flight = 0
+        #: called when the backlog shrank (a batch is done): the intake gate's ``changed``
+        self.on_progress: Callable[[], None] = lambda: None
         #: (account, role) -> Mailbox id, checked again in each transaction
         self._mailboxes: dict[tuple[str, str], str] = {}
 
     def wake(self) -> None:
         """A job was queued: look at the queue now."""
         self._wake.set()
+
+    def backlog(self) -> int:
+        """Jobs in hand, accepted and not yet settled: handed over or being delivered."""
+        return len(self._handed) + self._in_flight
 
     def lease(self) -> tuple[str, float] | None:
         """A lease of this worker for a job the listener is about to enqueue (``take``);
@@ -176,6 +182,7 @@ class DeliveryWorker:
     def _batch_done(self, task: asyncio.Task[None]) -> None:
         self._in_flight -= self._running.pop(task, 0)
         self._wake.set()
+        self.on_progress()
 
     async def _idle(self) -> None:
         """Wait for a wake-up, the next due job, or the poll interval."""

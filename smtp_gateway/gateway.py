@@ -19,6 +19,7 @@ from .dns import resolver_from_config
 from .hostname import smtp_hostname
 from .inbound import InboundHandler
 from .inbound_checks import InboundChecks
+from .intake import IntakeGate
 from .listener import SmtpListener
 from .outbound import OutboundWorker
 from .recipients import RecipientResolver
@@ -58,13 +59,12 @@ class SmtpGateway:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self.start_workers()
         await self.start_listeners()
+        self.start_workers()
 
     async def start_listeners(self) -> None:
-        """The MX and submission listeners. Where this node runs the delivery worker
-        (``start_workers``, called first), the MX listener hands it each message it queues;
-        elsewhere the job waits in the queue for another node's worker (within a poll)."""
+        """The MX and submission listeners (a listener wakes this node's delivery worker,
+        if it runs one; other nodes' workers find the job within a poll)."""
         config = self.services.config
         if config.smtp_listen:
             hostname = smtp_hostname(config)
@@ -83,14 +83,26 @@ class SmtpGateway:
                 max_recipients=config.smtp_max_recipients,
                 on_queued=self.delivery.wake,
                 clock=self.clock,
-                handoff=self.delivery if self._tasks else None,
             )
             self.listener = SmtpListener(config, handler, hostname, tls)
             await self.listener.start()
         await self._start_submission()
 
     def start_workers(self) -> None:
-        """The delivery worker (``inbound`` jobs) and the outbound queue's worker."""
+        """The delivery worker (``inbound`` jobs) and the outbound queue's worker. With
+        the MX listener on this node too, the listener hands its jobs to this worker, and
+        waits while the worker has ``smtp_intake_backlog`` of them in hand (a node
+        without the worker leaves them in the queue for any worker's claim)."""
+        config = self.services.config
+        if self.listener is not None:
+            gate = IntakeGate(
+                self.delivery.backlog,
+                config.smtp_intake_backlog,
+                config.smtp_intake_max_wait_seconds,
+            )
+            self.delivery.on_progress = gate.changed
+            self.listener.handler.handoff = self.delivery
+            self.listener.handler.gate = gate
         self._tasks = [
             asyncio.create_task(self.delivery.run()),
             asyncio.create_task(self.outbound.run()),

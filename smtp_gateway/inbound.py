@@ -35,6 +35,7 @@ from jmap.store.jobs import Job
 
 from . import trace
 from .checks import MessageChecks
+from .intake import REFUSED, IntakeGate
 from .queues import HOLD_PREFIX, INBOUND
 from .recipients import RecipientResolver
 from .scanners import ScannerUnavailable
@@ -92,6 +93,7 @@ class InboundHandler:
         on_queued: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         handoff: Handoff | None = None,
+        gate: IntakeGate | None = None,
     ) -> None:
         self.data = data
         self.blobs = blobs
@@ -102,6 +104,8 @@ class InboundHandler:
         self.on_queued = on_queued
         self.clock = clock
         self.handoff = handoff
+        #: backpressure: a new transaction waits while the delivery backlog is too long
+        self.gate = gate
 
     async def handle_EHLO(
         self, server: Any, session: Session, envelope: Envelope, hostname: str, responses: list
@@ -126,6 +130,8 @@ class InboundHandler:
     ) -> str:
         if not address.isascii() and not envelope.smtp_utf8:
             return "550 5.6.7 A non-ASCII address needs the SMTPUTF8 parameter (RFC 6531)"
+        if self.gate is not None and not await self.gate.admit():
+            return REFUSED
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 Sender OK"

@@ -17,13 +17,14 @@ from jmap.provision import add_account
 from jmap.services import Services
 from jmap.store.factory import open_data_store
 from jmap.store.files import FileBlobStore
-from jmap.workers import WorkerPool
+from jmap.workers import BudgetExceeded, WorkerPool
 from methods.mailbox import MailboxType
 from push.bus import InProcessBus
 from smtp_gateway.checks import MessageChecks, Verdict
 from smtp_gateway.delivery import CAPACITY, RETRY_BASE_SECONDS, DeliveryWorker, retry_delay
 from smtp_gateway.inbound import InboundHandler
 from smtp_gateway.listener import SmtpListener
+from smtp_gateway.parse_batch import parse_all
 from smtp_gateway.queues import HOLD_PREFIX, INBOUND
 from smtp_gateway.recipients import RecipientResolver
 from tests.smtp.smtpkit import message
@@ -74,10 +75,25 @@ class Rig:
         return {d["id"]: d for d in docs}
 
 
+class OverBudget:
+    """The real worker pool, except that a parse of a message containing ``marker`` runs
+    past any budget: it raises ``BudgetExceeded`` as the pool does when it stops a task."""
+
+    def __init__(self, pool: WorkerPool, marker: bytes) -> None:
+        self.pool = pool
+        self.marker = marker
+        self.batches: list[int] = []  # the size of each parse_all call, in order
+
+    async def run(self, owner, fn, *args):
+        if fn is parse_all:
+            self.batches.append(len(args[0]))
+            if any(self.marker in octets for octets in args[0]):
+                raise BudgetExceeded("parse_all stopped: over budget")
+        return await self.pool.run(owner, fn, *args)
+
+
 @asynccontextmanager
-async def rig(
-    tmp_path: Path, checks: MessageChecks = accept_all, budget: float = 30.0
-) -> AsyncIterator[Rig]:
+async def rig(tmp_path: Path, checks: MessageChecks = accept_all) -> AsyncIterator[Rig]:
     config = replace(
         Config(),
         data_dir=tmp_path,
@@ -87,7 +103,7 @@ async def rig(
     data = open_data_store(config.database_path)
     await data.open()
     accounts = {login: (await add_account(data, login, "password123")).id for login in (ALICE, BOB)}
-    workers = WorkerPool(1, budget)
+    workers = WorkerPool(1, 30.0)
     workers.start()
     services = Services(config, data, FileBlobStore(config.blob_dir), InProcessBus(), workers)
     clock = Clock()
@@ -246,28 +262,26 @@ def test_quarantine_goes_to_junk_and_reject_is_550(tmp_path):
 
 def test_a_message_that_cannot_be_parsed_in_time_stays_queued(tmp_path):
     async def go():
-        async with rig(tmp_path, budget=1e-6) as r:
-            parts = "".join(
-                f"--b\r\nContent-Type: text/html\r\n\r\n<p>part {i} &amp; more</p>\r\n"
-                for i in range(1200)
-            )
-            slow = message(
-                "slow to parse",
-                extra='MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n',
-                body=parts + "--b--\r\n",
-            )
-            await r.send(slow, [ALICE])
-            (job,) = await r.data.jobs.claim(INBOUND, "w", r.clock(), LEASE, 10)
+        async with rig(tmp_path) as r:
+            pool = r.services.workers = OverBudget(r.services.workers, b"slow to parse")
+            await r.send(message("slow to parse"), [ALICE])
+            r.clock.now += 1  # claimed in this order
+            await r.send(message("quick to parse"), [ALICE])
+            slow, quick = await r.data.jobs.claim(INBOUND, "w", r.clock(), LEASE, 10)
             worker = r.worker("w")
-            assert not await worker.deliver(job)
-            task = asyncio.create_task(worker._run_batch([job]))
-            await task
+            assert not await worker.deliver(slow)
+            assert pool.batches == [1]
+            # in one batch: the chunk is over budget, so each message is parsed on its own
+            # and only the slow one stays queued
+            await asyncio.create_task(worker._run_batch([slow, quick]))
+            assert pool.batches == [1, 2, 1, 1]
+            assert [e["subject"] for e in await r.emails(ALICE)] == ["quick to parse"]
             assert await r.data.jobs.pending(INBOUND) == 1
             assert await r.data.jobs.next_due(INBOUND) == r.clock() + RETRY_BASE_SECONDS
             assert await r.data.jobs.claim(INBOUND, "w", r.clock(), LEASE, 10) == []
             r.clock.now += RETRY_BASE_SECONDS
             (again,) = await r.data.jobs.claim(INBOUND, "w", r.clock(), LEASE, 10)
-            assert again.attempts == 1
+            assert again.id == slow.id and again.attempts == 1
         assert [retry_delay(n) for n in range(3)] == [30.0, 60.0, 120.0]
         assert retry_delay(100) == 3600.0
 

@@ -29,6 +29,8 @@ def test_defaults_and_environment():
         ("smtp_max_bad_commands = 0", "positive integer"),
         ('smtp_tls_cert = "/no/such.pem"', "go together"),
         ('smtp_timeout_seconds = "soon"', "non-negative number"),
+        ("smtp_intake_backlog = -1", "non-negative integer"),
+        ("smtp_intake_max_wait_seconds = -1", "non-negative number"),
     ],
 )
 def test_bad_values_are_named(tmp_path, text, problem):
