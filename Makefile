@@ -6,7 +6,7 @@ TSTAMP := $(VENV)/.installed-test
 S3RVER_VERSION := 3.7.1
 S3RVER := .tools/node_modules/.bin/s3rver
 
-.PHONY: run test test-servers lint bench clean deploy-check
+.PHONY: run test test-mongodb test-servers lint bench clean deploy-check
 
 ## The mongoeco MongoDB emulator needs Python 3.13: its own venv (tests skip without one,
 ## and fail under CI=true).
@@ -72,6 +72,11 @@ MONGO_SUBSET := tests/mail/test_query.py::test_filters tests/mail/test_query.py:
 ## processes than cores; each test file runs whole in one process (its servers are shared).
 TEST_WORKERS ?= 3
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+## The end-to-end and mail suites again with the data role on the MongoDB emulator (about
+## as long as the whole suite, so not part of `make test`).
+test-mongodb: $(TSTAMP) $(ECO_STAMP) test-servers
+	FULMAR_TEST_DATA_BACKEND=$(MONGO_DATA_BACKEND) $(PYTEST) tests/e2e tests/mail
 
 ## Install test dependencies and run the whole suite, then the MongoDB subset.
 test: $(TSTAMP) $(ECO_STAMP) test-servers

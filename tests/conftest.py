@@ -70,8 +70,8 @@ def backend_env(data_dir: Path, env: dict[str, str] | None = None) -> dict[str, 
     """The environment of a server or CLI process on ``data_dir``: the data backend under
     test (``FULMAR_TEST_DATA_BACKEND``) with ``env`` over this process's."""
     result = {**os.environ, **(env or {})}
-    if (url := data_backend_url(data_dir)) is not None:
-        result["FULMAR_MONGODB_URL"] = url
+    if "FULMAR_MONGODB_URL" not in (env or {}) and (url := data_backend_url(data_dir)):
+        result["FULMAR_MONGODB_URL"] = url  # (a test that names its own MongoDB keeps it)
     return result
 
 

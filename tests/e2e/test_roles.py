@@ -13,8 +13,11 @@ import httpx
 import pytest
 
 from tests.conftest import Client, FulmarServer, free_port
+from tests.mongo.servers import sqlite_only
 from tests.push.pushkit import PASSWORD, provision
 from tests.smtp.smtpkit import ALICE, TEST_CONFIG, emails, message, run, wait_until
+
+pytestmark = sqlite_only
 
 
 def _refused(port: int) -> bool:

@@ -24,8 +24,11 @@ import pytest
 from jmap.store.meili import INDEX_UID
 from tests.conftest import FULMAR, Client, FulmarServer, start_server
 from tests.meili_standin import MeiliStandIn
+from tests.mongo.servers import sqlite_only
 
 from .conftest import import_raw, mailboxes, utc
+
+pytestmark = sqlite_only
 
 KEY = "standin-e2e-key"
 MAX_HITS = 8

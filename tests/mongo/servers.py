@@ -108,6 +108,13 @@ def start_emulator(name: str, workdir: Path) -> EmulatorProcess:
 #: this data backend instead of SQLite: an emulator's name, or ``mongodb`` (with
 #: ``FULMAR_TEST_MONGODB_URL``)
 BACKEND_ENV = "FULMAR_TEST_DATA_BACKEND"
+
+#: for test modules that work on SQLite's files themselves (each says where its MongoDB
+#: counterpart is, if it has one)
+sqlite_only = pytest.mark.skipif(
+    os.environ.get(BACKEND_ENV, "sqlite") != "sqlite",
+    reason=f"reads or shares SQLite's files directly ({BACKEND_ENV} names another backend)",
+)
 _started: dict[str, EmulatorProcess] = {}
 
 
