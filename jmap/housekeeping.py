@@ -77,15 +77,21 @@ class Housekeeper:
 
 
 async def housekeeping(services: Services, owner: str) -> None:
-    """Run ``clean_up`` once an hour across the nodes that call this, until cancelled; once
-    a week the run also lists the whole blob store."""
-    jobs = services.data.jobs
+    """Run ``hourly_clean_up`` once an hour across the nodes that call this, until
+    cancelled."""
 
     async def work() -> None:
-        full = await jobs.take_lease(FULL_SWEEP_LEASE, owner, time.time(), FULL_SWEEP_SECONDS)
-        await clean_up(services, full_sweep=full)
+        await hourly_clean_up(services, owner, time.time())
 
-    await Housekeeper(jobs, owner, work).run()
+    await Housekeeper(services.data.jobs, owner, work).run()
+
+
+async def hourly_clean_up(services: Services, owner: str, now: float) -> None:
+    """``clean_up``, listing the whole blob store too when this node takes the weekly lease
+    (``FULL_SWEEP_LEASE``): once a week across the nodes."""
+    jobs = services.data.jobs
+    full = await jobs.take_lease(FULL_SWEEP_LEASE, owner, now, FULL_SWEEP_SECONDS)
+    await clean_up(services, full_sweep=full)
 
 
 async def clean_up(services: Services, full_sweep: bool = False) -> None:

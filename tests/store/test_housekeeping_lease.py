@@ -5,7 +5,9 @@ The clock is the test's."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
+from jmap import housekeeping
 from jmap.housekeeping import LEASE, Housekeeper
 from jmap.store.base import DataStore
 
@@ -129,3 +131,24 @@ def test_a_failed_clean_up_is_logged_and_counts_as_the_intervals_run(run_data, c
 
     assert run_data(body) == (True, False, True, ["node0"])
     assert "the blob store is down" in caplog.text
+
+
+def test_the_whole_blob_store_is_listed_once_a_week_across_nodes(run_data, monkeypatch):
+    """Hourly clean-ups on two nodes: the weekly lease gives one of them, once a week, the
+    sweep that lists every blob (the journal's sweep runs every hour)."""
+    full_sweeps: list[tuple[str, bool]] = []
+
+    async def recording_clean_up(services, full_sweep=False):
+        full_sweeps.append((services.owner, full_sweep))
+
+    monkeypatch.setattr(housekeeping, "clean_up", recording_clean_up)
+
+    async def body(data: DataStore):
+        hour = 3600.0
+        for n in range(2 * 7 * 24):  # two weeks of hours, each node's turn alternating
+            node = SimpleNamespace(data=data, owner=f"node-{n % 2}")
+            await housekeeping.hourly_clean_up(node, node.owner, T0 + n * hour)
+
+    run_data(body)
+    assert len(full_sweeps) == 2 * 7 * 24
+    assert [i for i, (_, full) in enumerate(full_sweeps) if full] == [0, 7 * 24]
