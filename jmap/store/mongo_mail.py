@@ -35,7 +35,6 @@ from .mail import COUNTERS, MARK_START, EmailQuery, Snippet
 from .mongo import Commit, MongoDataStore
 from .mongo_jobs import job_upsert
 from .mongo_mail_query import (
-    Hits,
     account_filter,
     known_mailboxes_only,
     long_mailbox_lists,
@@ -49,8 +48,8 @@ from .search import (
     SearchIndex,
     drop_payload,
     feed_payload,
+    search_hits,
     snippet_leaves,
-    text_leaves,
 )
 from .sqlite_mail import address_key, is_unread, sort_key
 from .sqlite_mail_query import epoch
@@ -209,15 +208,6 @@ class MongoMailIndex:
         self._store = store
         self.search = search
 
-    async def _hits(self, account_id: str, query: EmailQuery) -> Hits | None:
-        """The search engine's id set for each text leaf (None: ``mongo_text`` answers)."""
-        if self.search is None:
-            return None
-        hits: Hits = {}
-        for leaf in text_leaves(query.filter):
-            hits[leaf] = await self.search.matching(account_id, leaf)
-        return hits
-
     @property
     def _emails(self) -> Any:
         return self._store.db.mail_email
@@ -239,7 +229,7 @@ class MongoMailIndex:
         query = await self._bounded(account_id, query)
         if limit == 0:
             return modseq, []
-        hits = await self._hits(account_id, query)
+        hits = await search_hits(self.search, account_id, query.filter)
         if needs_pipeline(query):
             cursor = await self._store._do(
                 self._emails.aggregate(pipeline(account_id, query, offset, limit, hits))
@@ -257,7 +247,9 @@ class MongoMailIndex:
 
     async def count(self, account_id: str, query: EmailQuery) -> int:
         query = await self._bounded(account_id, query)
-        where = account_filter(account_id, query, await self._hits(account_id, query))
+        where = account_filter(
+            account_id, query, await search_hits(self.search, account_id, query.filter)
+        )
         if not query.collapse_threads:
             return int(await self._store._do(self._emails.count_documents(where)))
         cursor = await self._store._do(

@@ -20,11 +20,7 @@ from jmap.message.search import fold
 
 from . import mongo_text
 from .mail import EmailQuery
-from .search import TextLeaf
-
-#: a search engine's answer for each text leaf (None: the leaf has nothing to search);
-#: without one, ``mongo_text`` answers text conditions from the index's own tokens
-Hits = dict[TextLeaf, set[str] | None]
+from .search import Hits, TextLeaf
 
 SORT_FIELDS = {
     "receivedAt": "received_at",

@@ -332,20 +332,21 @@ class S3BlobStore:
         finally:
             _release(response)
 
-    async def get(self, blob_id: str) -> bytes | None:
+    async def _response(self, blob_id: str) -> Any | None:
+        """The object's GET response, unread (None: no such blob)."""
         if not is_blob_id(blob_id):
             return None
         await self.open()
-        response = await self._run(self._open_object, blob_id)
+        return await self._run(self._open_object, blob_id)
+
+    async def get(self, blob_id: str) -> bytes | None:
+        response = await self._response(blob_id)
         if response is None:
             return None
         return await self._run(self._read_all, response)
 
     async def open_stream(self, blob_id: str) -> BlobStream | None:
-        if not is_blob_id(blob_id):
-            return None
-        await self.open()
-        response = await self._run(self._open_object, blob_id)
+        response = await self._response(blob_id)
         if response is None:
             return None
         size = int(response.headers["Content-Length"])

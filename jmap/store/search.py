@@ -118,6 +118,20 @@ def text_leaves(filter_: dict[str, Any] | None) -> list[TextLeaf]:
     return list(dict.fromkeys(_leaves(filter_, True)))
 
 
+#: a search engine's answer for each text leaf of a query (None: nothing to search there)
+Hits = dict[TextLeaf, set[str] | None]
+
+
+async def search_hits(
+    search: SearchIndex | None, account_id: str, filter_: dict[str, Any] | None
+) -> Hits | None:
+    """The engine's id set for each text leaf of ``filter_``; None without an engine (the
+    data role's own text index answers in the query)."""
+    if search is None:
+        return None
+    return {leaf: await search.matching(account_id, leaf) for leaf in text_leaves(filter_)}
+
+
 def snippet_leaves(filter_: dict[str, Any] | None) -> list[TextLeaf]:
     """The text conditions outside NOT operators (what a snippet highlights)."""
     return list(dict.fromkeys(_leaves(filter_, False)))

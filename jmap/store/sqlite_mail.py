@@ -36,12 +36,12 @@ from .search import (
     SearchIndex,
     drop_payload,
     feed_payload,
+    search_hits,
     snippet_leaves,
-    text_leaves,
 )
 from .sqlite import SqliteDataStore
 from .sqlite_jobs import insert_job
-from .sqlite_mail_query import Hits, compile_query, epoch
+from .sqlite_mail_query import compile_query, epoch
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS mail_email (
@@ -481,19 +481,12 @@ class SqliteMailIndex:
         self._store = store
         self.search = search
 
-    async def _hits(self, account_id: str, query: EmailQuery) -> Hits | None:
-        """The search engine's id set for each text leaf (None: FTS5 answers in SQL)."""
-        if self.search is None:
-            return None
-        hits: Hits = {}
-        for leaf in text_leaves(query.filter):
-            hits[leaf] = await self.search.matching(account_id, leaf)
-        return hits
-
     async def query(
         self, account_id: str, query: EmailQuery, offset: int = 0, limit: int | None = None
     ) -> tuple[int, list[str]]:
-        sql, params = compile_query(account_id, query, hits=await self._hits(account_id, query))
+        sql, params = compile_query(
+            account_id, query, hits=await search_hits(self.search, account_id, query.filter)
+        )
         sql += " LIMIT ? OFFSET ?"
         params += [-1 if limit is None else limit, offset]
 
@@ -507,7 +500,7 @@ class SqliteMailIndex:
         return await self._store.read(run)
 
     async def count(self, account_id: str, query: EmailQuery) -> int:
-        hits = await self._hits(account_id, query)
+        hits = await search_hits(self.search, account_id, query.filter)
         sql, params = compile_query(account_id, query, ordered=False, hits=hits)
         return await self._store.read(
             lambda c: c.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0]

@@ -15,11 +15,9 @@ from jmap.message.search import fold
 
 from . import fts
 from .mail import EmailQuery
-from .search import TextLeaf
+from .search import Hits, TextLeaf
 
 Params = list[Any]
-#: the ids a search engine found for each text leaf (None: the text has nothing to search)
-Hits = dict[TextLeaf, set[str] | None]
 
 
 def epoch(date: str | None) -> float | None:
